@@ -1,0 +1,75 @@
+package ccm
+
+import "crypto/subtle"
+
+// sealLanesGeneric encrypts src into dst and computes the tags, with the
+// lanes interleaved block by block so that their AES calls are independent.
+func sealLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
+	var mac, ctr [laneMax][16]byte
+	var ks [16]byte
+	macHeaders(k, l, &mac, hdrLen)
+	for i := 0; i < l.n; i++ {
+		ctr[i] = l.ctr[i]
+		k.block.Encrypt(l.tag[i][:], ctr[i][:])
+	}
+	for off := 0; off < dataLen; off += 16 {
+		for i := 0; i < l.n; i++ {
+			src := l.src[i][off : off+16]
+			// CCM authenticates the plaintext: MAC it before dst, which may
+			// alias src, is overwritten.
+			subtle.XORBytes(mac[i][:], mac[i][:], src)
+			k.block.Encrypt(mac[i][:], mac[i][:])
+			incCounter(&ctr[i])
+			k.block.Encrypt(ks[:], ctr[i][:])
+			subtle.XORBytes(l.dst[i][off:off+16], src, ks[:])
+		}
+	}
+	for i := 0; i < l.n; i++ {
+		subtle.XORBytes(l.tag[i][:], l.tag[i][:], mac[i][:])
+	}
+}
+
+// openLanesGeneric decrypts src into dst and computes the tags the
+// plaintext should have; the caller compares them and clears dst on a
+// mismatch.
+func openLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
+	var mac, ctr [laneMax][16]byte
+	var ks [16]byte
+	macHeaders(k, l, &mac, hdrLen)
+	for i := 0; i < l.n; i++ {
+		ctr[i] = l.ctr[i]
+		k.block.Encrypt(l.tag[i][:], ctr[i][:])
+	}
+	for off := 0; off < dataLen; off += 16 {
+		for i := 0; i < l.n; i++ {
+			dst := l.dst[i][off : off+16]
+			incCounter(&ctr[i])
+			k.block.Encrypt(ks[:], ctr[i][:])
+			subtle.XORBytes(dst, l.src[i][off:off+16], ks[:])
+			subtle.XORBytes(mac[i][:], mac[i][:], dst)
+			k.block.Encrypt(mac[i][:], mac[i][:])
+		}
+	}
+	for i := 0; i < l.n; i++ {
+		subtle.XORBytes(l.tag[i][:], l.tag[i][:], mac[i][:])
+	}
+}
+
+// macHeaders runs the CBC-MAC of every lane over its header blocks.
+func macHeaders(k *kernelKey, l *lanes, mac *[laneMax][16]byte, hdrLen int) {
+	for off := 0; off < hdrLen; off += 16 {
+		for i := 0; i < l.n; i++ {
+			subtle.XORBytes(mac[i][:], mac[i][:], l.hdr[i][off:off+16])
+			k.block.Encrypt(mac[i][:], mac[i][:])
+		}
+	}
+}
+
+// incCounter increments the 16-bit big-endian counter in the last two bytes
+// of a CTR block (see lanes for why two bytes suffice).
+func incCounter(c *[16]byte) {
+	c[15]++
+	if c[15] == 0 {
+		c[14]++
+	}
+}

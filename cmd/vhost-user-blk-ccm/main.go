@@ -1,0 +1,135 @@
+// Command vhost-user-blk-ccm serves a CCM-encrypted disk image (the format of
+// mirage-block-ccm) to a QEMU guest as a virtio-blk device over the
+// vhost-user protocol.
+//
+// It follows QEMU's conventions for vhost-user back-end programs
+// (docs/interop/vhost-user.rst, "Backend program conventions"):
+//
+//	vhost-user-blk-ccm --socket-path=/run/disk.sock --blk-file=disk.img --key-file=disk.key
+//	vhost-user-blk-ccm --fd=3 --blk-file=disk.img --key-file=disk.key --read-only
+//	vhost-user-blk-ccm --print-capabilities
+//
+// and attaches to QEMU with
+//
+//	-object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem
+//	-chardev socket,id=disk0,path=/run/disk.sock,reconnect=1
+//	-device vhost-user-blk-pci,chardev=disk0
+//
+// SIGINT and SIGTERM stop it gracefully: it stops taking requests, completes
+// the ones in flight, flushes the image and exits 0. The key is read from a
+// file only, so it never shows in the process list.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/golang/glog"
+
+	"github.com/ccmblk/ccmblk/cmd/internal/imageflags"
+	"github.com/ccmblk/ccmblk/vhostuser"
+	"github.com/ccmblk/ccmblk/virtio"
+)
+
+// options are the daemon's command-line settings.
+type options struct {
+	socketPath        string
+	fd                int
+	printCapabilities bool
+	blkFile           string
+	readOnly          bool
+	format            string
+	numQueues         int
+	queueSize         int
+	serial            string
+	image             *imageflags.Flags
+}
+
+func parseFlags() *options {
+	o := &options{}
+	flag.StringVar(&o.socketPath, "socket-path", "", "listen for the vhost-user front end on this unix socket path")
+	flag.IntVar(&o.fd, "fd", -1, "listen on this inherited, already listening unix socket file descriptor")
+	flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON and exit")
+	flag.StringVar(&o.blkFile, "blk-file", "", "the disk image to serve")
+	flag.BoolVar(&o.readOnly, "read-only", false, "open the image read-only and show the guest a read-only disk")
+	flag.StringVar(&o.format, "format", "ccm", "image format: ccm (encrypted) or raw (plain, same data path)")
+	flag.IntVar(&o.numQueues, "num-queues", 4, "most request queues the guest may use (1..64)")
+	flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted (power of two, up to 32768)")
+	flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads with GET_ID (up to 20 bytes)")
+	o.image = imageflags.Register(flag.CommandLine)
+	// A daemon started by QEMU, libvirt or a test harness logs to stderr
+	// unless told otherwise.
+	_ = flag.Set("logtostderr", "true")
+	flag.Parse()
+	return o
+}
+
+func main() {
+	o := parseFlags()
+	defer glog.Flush()
+	if o.printCapabilities {
+		printCapabilities(os.Stdout)
+		return
+	}
+	if err := run(o); err != nil {
+		glog.Errorf("%v", err)
+		glog.Flush()
+		fmt.Fprintf(os.Stderr, "vhost-user-blk-ccm: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(o *options) error {
+	if flag.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if o.numQueues < 1 || o.numQueues > 64 {
+		return fmt.Errorf("--num-queues %d: want 1..64", o.numQueues)
+	}
+	if o.queueSize < 1 || o.queueSize > 32768 || o.queueSize&(o.queueSize-1) != 0 {
+		return fmt.Errorf("--queue-size %d: want a power of two up to 32768", o.queueSize)
+	}
+	l, name, err := listener(o.socketPath, o.fd)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	disk, err := openDisk(o)
+	if err != nil {
+		return err
+	}
+	dev, err := virtio.NewBlockDevice(disk, virtio.BlockOptions{
+		NumQueues: o.numQueues,
+		QueueSize: uint16(o.queueSize),
+		Serial:    o.serial,
+	})
+	if err != nil {
+		_ = disk.Close()
+		return err
+	}
+	glog.Infof("dev=%s serving %s (%s, %d sectors of %d bytes, read-only %v)",
+		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{Name: name})
+	serveErr := srv.Serve(ctx, l)
+	// Serve has stopped every queue and completed what was in flight: make
+	// the writes it acknowledged durable before exiting.
+	flushErr := disk.Flush()
+	closeErr := disk.Close()
+	switch {
+	case serveErr != nil && ctx.Err() == nil:
+		return serveErr
+	case flushErr != nil:
+		return fmt.Errorf("flush %s: %w", o.blkFile, flushErr)
+	case closeErr != nil:
+		return fmt.Errorf("close %s: %w", o.blkFile, closeErr)
+	}
+	glog.Infof("dev=%s stopped", name)
+	return nil
+}
