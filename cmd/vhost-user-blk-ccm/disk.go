@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/golang/glog"
+
 	"github.com/ccmblk/ccmblk/ccm"
 	"github.com/ccmblk/ccmblk/virtio"
 )
@@ -28,7 +30,7 @@ func openDisk(o *options) (closingDisk, error) {
 	default:
 		return nil, fmt.Errorf("--format %q: want ccm or raw", o.format)
 	}
-	p, err := o.image.Params()
+	p, err := o.image.Params(glog.Warningf)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/ccmblk/ccmblk/ccm"
+)
+
+// runEnc encrypts a plaintext image: logical sector n of the output holds
+// sector n of the input, and the output is exactly twice the input's size.
+func runEnc(e *env, args []string) error {
+	var o options
+	fs := newFlagSet("enc")
+	o.addKeyFlags(fs)
+	o.addIn(fs)
+	o.addOut(fs)
+	fs.BoolVar(&o.pad, "pad", false, "")
+	p, err := o.setup(e, "enc", fs, args, needIn|needOut|needKey)
+	if err != nil {
+		return err
+	}
+	defer clear(p.Key)
+	return encrypt(e, &o, p)
+}
+
+func encrypt(e *env, o *options, p ccm.Params) error {
+	in, size, err := openInput(o.in)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	ps := uint64(p.SectorSize)
+	if size%ps != 0 && !o.pad {
+		return fmt.Errorf("input %s is %d bytes, not a multiple of the %d-byte sector size (--pad zero-pads the last sector)", o.in, size, ps)
+	}
+	sectors := (size + ps - 1) / ps
+
+	out, err := createOutput(o.out, 2*sectors*ps, o.force, 0o644, o.in)
+	if err != nil {
+		return err
+	}
+	defer out.discard()
+	img, err := ccm.NewImage(out.f, p, ccm.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+
+	prog := newProgress(e, "enc", sectors*ps)
+	err = forChunks(sectors, p.SectorSize, prog, func(start uint64, buf []byte) error {
+		off := start * ps
+		want := min(uint64(len(buf)), size-off)
+		if n, err := in.ReadAt(buf[:want], int64(off)); uint64(n) < want {
+			return fmt.Errorf("reading %s at byte %d: %w", o.in, off+uint64(n), err)
+		}
+		// Only the padded tail of the last sector can be short.
+		clear(buf[want:])
+		return img.WriteSectors(start, [][]byte{buf})
+	})
+	if err != nil {
+		return err
+	}
+	return closeImage(img, out)
+}
+
+// closeImage flushes and closes a written image and keeps its file.
+func closeImage(img *ccm.Image, out *output) error {
+	if err := img.Flush(); err != nil {
+		return err
+	}
+	if err := img.Close(); err != nil {
+		return err
+	}
+	out.keep()
+	return nil
+}
