@@ -106,6 +106,7 @@ func run(o *options) error {
 		NumQueues: o.numQueues,
 		QueueSize: uint16(o.queueSize),
 		Serial:    o.serial,
+		Name:      name,
 	})
 	if err != nil {
 		_ = disk.Close()

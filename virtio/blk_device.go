@@ -1,0 +1,174 @@
+package virtio
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// BlockOptions configures a BlockDevice.
+type BlockOptions struct {
+	// NumQueues is the number of request queues, 1..MaxBlkQueues.
+	NumQueues int
+	// QueueSize is the largest ring size the device accepts, a power of
+	// two in [4, MaxQueueSize], e.g. 256.
+	QueueSize uint16
+	// Serial is the GET_ID answer, at most BlkIDBytes bytes.
+	Serial string
+	// Name prefixes the device's log lines (for example the socket path);
+	// it may be empty.
+	Name string
+}
+
+// MaxBlkQueues is the largest NumQueues a BlockDevice accepts.
+const MaxBlkQueues = 1024
+
+// BlockDevice is a virtio-blk device serving a Disk. It implements the
+// vhostuser Backend interface. Its methods are safe for concurrent use;
+// each queue is served by one ServeQueue call at a time.
+type BlockDevice struct {
+	disk      Disk
+	opts      BlockOptions
+	sectorSz  int
+	capacity  uint64 // in 512-byte sectors
+	limits    BlkLimits
+	readOnly  bool
+	serial    [BlkIDBytes]byte
+	writeback atomic.Bool // config writeback: false means write-through
+
+	mu      sync.Mutex
+	serving []bool // queues with a running ServeQueue
+}
+
+// NewBlockDevice returns a device serving d. The disk's sector size must be
+// a power of two from 512 to 65536 bytes and its capacity must fit in 2^64
+// bytes. The device starts in write-back mode.
+func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
+	if d == nil {
+		return nil, fmt.Errorf("%w: nil disk", ErrBadOptions)
+	}
+	ss := d.SectorSize()
+	if ss < BlkSectorSize || ss > 1<<16 || ss&(ss-1) != 0 {
+		return nil, fmt.Errorf("%w: disk sector size %d", ErrBadOptions, ss)
+	}
+	hi, lo := bits.Mul64(d.Sectors(), uint64(ss))
+	if hi != 0 {
+		return nil, fmt.Errorf("%w: disk of %d sectors too large", ErrBadOptions, d.Sectors())
+	}
+	if o.NumQueues < 1 || o.NumQueues > MaxBlkQueues {
+		return nil, fmt.Errorf("%w: %d queues", ErrBadOptions, o.NumQueues)
+	}
+	if n := o.QueueSize; n < 4 || n > MaxQueueSize || n&(n-1) != 0 {
+		return nil, fmt.Errorf("%w: queue size %d", ErrBadOptions, n)
+	}
+	if len(o.Serial) > BlkIDBytes {
+		return nil, fmt.Errorf("%w: serial longer than %d bytes", ErrBadOptions, BlkIDBytes)
+	}
+	b := &BlockDevice{
+		disk:     d,
+		opts:     o,
+		sectorSz: ss,
+		capacity: lo / BlkSectorSize,
+		readOnly: d.ReadOnly(),
+		serving:  make([]bool, o.NumQueues),
+	}
+	b.limits = BlkLimits{Capacity: b.capacity, SectorSize: ss, MaxDescs: int(o.QueueSize)}
+	copy(b.serial[:], o.Serial)
+	b.writeback.Store(true)
+	return b, nil
+}
+
+// Features returns the virtio features the device offers: VERSION_1,
+// RING_INDIRECT_DESC, RING_EVENT_IDX, SEG_MAX, BLK_SIZE, TOPOLOGY, FLUSH,
+// CONFIG_WCE, MQ, and RO when the disk is read-only.
+func (b *BlockDevice) Features() uint64 {
+	f := FVersion1 | FRingIndirectDesc | FRingEventIdx |
+		BlkFSegMax | BlkFBlkSize | BlkFTopology | BlkFFlush | BlkFConfigWCE | BlkFMQ
+	if b.readOnly {
+		f |= BlkFRO
+	}
+	return f
+}
+
+// NumQueues returns the number of request queues.
+func (b *BlockDevice) NumQueues() int { return b.opts.NumQueues }
+
+// MaxQueueSize returns the largest ring size the device accepts.
+func (b *BlockDevice) MaxQueueSize() uint16 { return b.opts.QueueSize }
+
+// config returns the current configuration.
+func (b *BlockDevice) config() blkConfig {
+	return blkConfig{
+		capacity:  b.capacity,
+		segMax:    uint32(b.limits.MaxDescs) - 2, // header and status take two descriptors
+		blkSize:   uint32(b.sectorSz),
+		writeback: b.writeback.Load(),
+		numQueues: uint16(b.opts.NumQueues),
+	}
+}
+
+// ReadConfig copies len(buf) bytes of the configuration space (struct
+// virtio_blk_config, BlkConfigSize bytes) from offset into buf.
+func (b *BlockDevice) ReadConfig(offset uint32, buf []byte) error {
+	if uint64(offset)+uint64(len(buf)) > BlkConfigSize {
+		return fmt.Errorf("%w: read [%d, +%d)", ErrConfigRange, offset, len(buf))
+	}
+	var cs [BlkConfigSize]byte
+	c := b.config()
+	c.encode(&cs)
+	copy(buf, cs[offset:])
+	return nil
+}
+
+// WriteConfig writes the configuration space. Only the writeback byte may be
+// written, with 0 (write-through: every write is flushed before it
+// completes) or 1 (write-back: FLUSH makes writes durable).
+func (b *BlockDevice) WriteConfig(offset uint32, data []byte) error {
+	if uint64(offset)+uint64(len(data)) > BlkConfigSize {
+		return fmt.Errorf("%w: write [%d, +%d)", ErrConfigRange, offset, len(data))
+	}
+	if offset != cfgWriteback || len(data) != 1 || data[0] > 1 {
+		return fmt.Errorf("%w: write [%d, +%d)", ErrConfigReadOnly, offset, len(data))
+	}
+	b.writeback.Store(data[0] == 1)
+	return nil
+}
+
+// ServeQueue serves queue index until kick.Wait returns an error: it pops
+// requests, runs them on a pool of worker goroutines, completes each popped
+// request exactly once and notifies call as the driver asks. It handles what
+// is already available before it first waits. When kick is closed it stops
+// popping, waits for the requests in flight, publishes their completions
+// and returns nil. If the driver breaks the queue (see Queue.Pop) or guest
+// memory faults, it stops popping, completes what it can, logs the error
+// and, once kick is closed, returns it. q must not be used by anyone else
+// until ServeQueue returns.
+func (b *BlockDevice) ServeQueue(index int, q *Queue, kick Kick, call Notifier) error {
+	if q == nil || kick == nil || call == nil || q.Size() > b.opts.QueueSize {
+		return fmt.Errorf("%w: queue %d: missing queue, kick or call, or size above %d", ErrBadOptions, index, b.opts.QueueSize)
+	}
+	if err := b.claim(index); err != nil {
+		return err
+	}
+	defer b.release(index)
+	return serve(b, index, q, kick, call)
+}
+
+// claim marks queue index as served.
+func (b *BlockDevice) claim(index int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if index < 0 || index >= len(b.serving) || b.serving[index] {
+		return fmt.Errorf("%w: %d (of %d, or already served)", ErrQueueIndex, index, len(b.serving))
+	}
+	b.serving[index] = true
+	return nil
+}
+
+// release marks queue index as not served.
+func (b *BlockDevice) release(index int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.serving[index] = false
+}

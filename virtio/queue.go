@@ -1,0 +1,230 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Ring layout (virtio 1.2 section 2.7): the available ring is flags, idx,
+// ring[size] and used_event, 2 bytes each; the used ring is flags, idx
+// (2 bytes each), ring[size] of {id, len} (4 bytes each) and avail_event.
+const (
+	availFNoInterrupt = 1 // VIRTQ_AVAIL_F_NO_INTERRUPT
+	usedElemSize      = 8
+)
+
+// QueueConfig describes a split virtqueue as the driver set it up.
+type QueueConfig struct {
+	// Size is the number of descriptors: a power of two in [1, MaxQueueSize].
+	Size uint16
+	// Desc, Avail and Used are the guest addresses of the descriptor table
+	// (16-aligned), the available ring (2-aligned) and the used ring
+	// (4-aligned).
+	Desc, Avail, Used GuestAddr
+	// EventIdx reports that VIRTIO_F_RING_EVENT_IDX was negotiated.
+	EventIdx bool
+	// NextAvail is the first available ring index to process (from
+	// SET_VRING_BASE; 0 for a fresh queue).
+	NextAvail uint16
+}
+
+// Queue is the device side of one split virtqueue. It is not safe for
+// concurrent use: one goroutine owns it and is the only writer of its used
+// ring. See the package documentation for the memory ordering of ring
+// accesses.
+type Queue struct {
+	mem      *Memory
+	size     uint16
+	eventIdx bool
+
+	descAddr GuestAddr
+	desc     []byte // descriptor table, 16*size bytes
+	avail    []byte // available ring, widened to 4-aligned words
+	availOff int    // offset of the available ring in avail (0 or 2)
+	used     []byte // used ring, widened to 4-aligned words
+
+	nextAvail uint16 // next available ring entry to pop
+	availIdx  uint16 // last avail.idx read
+	nextUsed  uint16 // next used ring entry to fill
+	published uint16 // used.idx last stored
+	usedFlags uint16 // shadow of used.flags (the device is its only writer)
+
+	signalled      uint16 // used.idx at the last notification decision
+	signalledValid bool
+
+	inFlight []uint64 // bitmap of heads popped and not yet pushed
+}
+
+// NewQueue checks cfg against mem and returns the queue. Each ring must lie
+// inside a single region (with its 16-bit fields' enclosing 32-bit words),
+// aligned as the specification requires, in a region whose host mapping
+// keeps that alignment. The next used index is read from the used ring, so a
+// queue resumed after a reconnect continues where the device left off.
+func NewQueue(mem *Memory, cfg QueueConfig) (*Queue, error) {
+	n := int(cfg.Size)
+	if n == 0 || n > MaxQueueSize || n&(n-1) != 0 {
+		return nil, fmt.Errorf("%w: %d", ErrQueueSize, cfg.Size)
+	}
+	if cfg.Desc%16 != 0 || cfg.Avail%2 != 0 || cfg.Used%4 != 0 {
+		return nil, fmt.Errorf("%w: desc %#x avail %#x used %#x", ErrRingAlign, uint64(cfg.Desc), uint64(cfg.Avail), uint64(cfg.Used))
+	}
+	q := &Queue{mem: mem, size: cfg.Size, eventIdx: cfg.EventIdx, descAddr: cfg.Desc}
+	q.availOff = int(cfg.Avail % 4)
+	var err error
+	if q.desc, err = ringView(mem, "descriptor table", cfg.Desc, descSize*n, false); err != nil {
+		return nil, err
+	}
+	if q.avail, err = ringView(mem, "available ring", cfg.Avail-GuestAddr(q.availOff), alignUp4(q.availOff+6+2*n), false); err != nil {
+		return nil, err
+	}
+	if q.used, err = ringView(mem, "used ring", cfg.Used, alignUp4(6+usedElemSize*n), true); err != nil {
+		return nil, err
+	}
+	w := load32(q.used, 0)
+	q.usedFlags = uint16(w)
+	q.nextUsed = uint16(w >> 16)
+	q.published = q.nextUsed
+	q.signalled = q.nextUsed
+	q.nextAvail = cfg.NextAvail
+	q.availIdx = cfg.NextAvail
+	q.inFlight = make([]uint64, (n+63)/64)
+	return q, nil
+}
+
+// ringView returns the host view of a ring of n bytes at gpa (4-aligned).
+func ringView(mem *Memory, what string, gpa GuestAddr, n int, write bool) ([]byte, error) {
+	b, err := mem.contiguous(gpa, uint64(n), write)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrRingNotInMemory, what, err)
+	}
+	if !hostAligned4(b) {
+		return nil, fmt.Errorf("%w: %s host mapping not 4-aligned", ErrRingAlign, what)
+	}
+	return b, nil
+}
+
+// Size returns the number of descriptors in the queue.
+func (q *Queue) Size() uint16 { return q.size }
+
+// NextAvail returns the index of the next available ring entry the device
+// will process, the value GET_VRING_BASE reports. Call it only while no
+// goroutine is serving the queue.
+func (q *Queue) NextAvail() uint16 { return q.nextAvail }
+
+// loadAvailIdx reads avail.idx and checks that it moved by at most the
+// queue size from the next entry to pop.
+func (q *Queue) loadAvailIdx() (uint16, error) {
+	idx := load16(q.avail, q.availOff+2)
+	if d := idx - q.nextAvail; d > q.size {
+		return 0, fmt.Errorf("%w: avail.idx %d, next %d, size %d", ErrAvailIdx, idx, q.nextAvail, q.size)
+	}
+	return idx, nil
+}
+
+// Pop takes the next available chain and sets c up to walk it. It reports
+// false when the available ring is empty. An error means the driver broke
+// the queue (ErrAvailIdx, ErrHeadIndex, ErrHeadInFlight); the caller must
+// stop popping. Every popped head must be returned with PushUsed exactly
+// once.
+func (q *Queue) Pop(c *Chain) (bool, error) {
+	if q.nextAvail == q.availIdx {
+		idx, err := q.loadAvailIdx()
+		if err != nil {
+			return false, err
+		}
+		q.availIdx = idx
+		if idx == q.nextAvail {
+			return false, nil
+		}
+	}
+	// The atomic load of avail.idx above orders this plain read after the
+	// driver's write of the entry.
+	off := q.availOff + 4 + 2*int(q.nextAvail&(q.size-1))
+	head := binary.LittleEndian.Uint16(q.avail[off:])
+	if head >= q.size {
+		return false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadIndex, head, q.nextAvail)
+	}
+	if q.inFlight[head/64]&(1<<(head%64)) != 0 {
+		return false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadInFlight, head, q.nextAvail)
+	}
+	q.inFlight[head/64] |= 1 << (head % 64)
+	q.nextAvail++
+	*c = Chain{
+		mem:       q.mem,
+		head:      head,
+		table:     q.desc,
+		tableAddr: q.descAddr,
+		tableLen:  uint32(q.size),
+		next:      head,
+		ttl:       uint32(q.size),
+	}
+	return true, nil
+}
+
+// PushUsed writes the used element {head, n} (n is the number of bytes the
+// device wrote into the chain). It becomes visible to the driver at the
+// next PublishUsed.
+func (q *Queue) PushUsed(head uint16, n uint32) error {
+	if head >= q.size || q.inFlight[head/64]&(1<<(head%64)) == 0 {
+		return fmt.Errorf("%w: head %d", ErrNotInFlight, head)
+	}
+	q.inFlight[head/64] &^= 1 << (head % 64)
+	off := 4 + usedElemSize*int(q.nextUsed&(q.size-1))
+	binary.LittleEndian.PutUint32(q.used[off:], uint32(head))
+	binary.LittleEndian.PutUint32(q.used[off+4:], n)
+	q.nextUsed++
+	return nil
+}
+
+// PublishUsed makes the pushed used elements visible to the driver with one
+// atomic store of used.flags and used.idx, after the plain stores of the
+// elements.
+func (q *Queue) PublishUsed() {
+	if q.published == q.nextUsed {
+		return
+	}
+	store32(q.used, 0, uint32(q.usedFlags)|uint32(q.nextUsed)<<16)
+	q.published = q.nextUsed
+}
+
+// NeedsNotify reports whether the driver wants a notification for the used
+// elements published since the previous call. With EVENT_IDX it applies the
+// vring_need_event test to used_event; without, it honours
+// VIRTQ_AVAIL_F_NO_INTERRUPT.
+func (q *Queue) NeedsNotify() bool {
+	newIdx, old, valid := q.published, q.signalled, q.signalledValid
+	q.signalled, q.signalledValid = newIdx, true
+	if newIdx == old {
+		return false
+	}
+	// The atomic store in PublishUsed and the atomic loads below are
+	// sequentially consistent: the driver either sees the new used.idx or
+	// we see its new used_event / flags.
+	if !q.eventIdx {
+		return load16(q.avail, q.availOff)&availFNoInterrupt == 0
+	}
+	if !valid {
+		return true
+	}
+	usedEvent := load16(q.avail, q.availOff+4+2*int(q.size))
+	return newIdx-usedEvent-1 < newIdx-old
+}
+
+// EnableNotify asks the driver to kick for the next available chain and
+// reports whether chains became available meanwhile (then the caller must
+// pop them instead of waiting for a kick). With EVENT_IDX it publishes
+// avail_event = next avail index, then re-reads avail.idx; the store and the
+// load are sequentially consistent atomics, so a chain made available
+// concurrently is either seen here or kicked. Without EVENT_IDX the device
+// never suppresses kicks. An error breaks the queue as for Pop.
+func (q *Queue) EnableNotify() (bool, error) {
+	if q.eventIdx {
+		store16(q.used, 4+usedElemSize*int(q.size), q.nextAvail)
+	}
+	idx, err := q.loadAvailIdx()
+	if err != nil {
+		return false, err
+	}
+	q.availIdx = idx
+	return idx != q.nextAvail, nil
+}

@@ -1,0 +1,55 @@
+package virtio
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Ring index access. Go has no 16-bit atomics, so a 16-bit ring field is
+// accessed through the naturally aligned 32-bit word that contains it. The
+// views passed here start at a 4-aligned host address (checked by
+// hostAligned4 when the Queue is made), and offsets are relative to that
+// start, so off&^3 addresses an aligned word. The host is little-endian, like
+// the rings, so the field at byte offset 2 of a word is its upper half.
+
+// hostAligned4 reports whether b starts at a 4-aligned host address.
+func hostAligned4(b []byte) bool {
+	return len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 == 0
+}
+
+// word returns the aligned 32-bit word at b[off:off+4]; off%4 == 0.
+func word(b []byte, off int) *uint32 {
+	w := b[off : off+4 : off+4] // bounds check without a (racy) load
+	return (*uint32)(unsafe.Pointer(unsafe.SliceData(w)))
+}
+
+// load16 atomically loads the little-endian 16-bit field at b[off:off+2];
+// off is even.
+func load16(b []byte, off int) uint16 {
+	w := atomic.LoadUint32(word(b, off&^3))
+	return uint16(w >> (uint(off&2) * 8))
+}
+
+// store16 atomically stores v into the 16-bit field at b[off:off+2],
+// leaving the other half of its word as it is; off is even.
+func store16(b []byte, off int, v uint16) {
+	p := word(b, off&^3)
+	shift := uint(off&2) * 8
+	for {
+		old := atomic.LoadUint32(p)
+		nw := old&^(0xffff<<shift) | uint32(v)<<shift
+		if atomic.CompareAndSwapUint32(p, old, nw) {
+			return
+		}
+	}
+}
+
+// store32 atomically stores v into the aligned word at b[off:off+4].
+func store32(b []byte, off int, v uint32) {
+	atomic.StoreUint32(word(b, off), v)
+}
+
+// load32 atomically loads the aligned word at b[off:off+4].
+func load32(b []byte, off int) uint32 {
+	return atomic.LoadUint32(word(b, off))
+}
