@@ -57,7 +57,7 @@ func parseFlags() *options {
 	flag.StringVar(&o.blkFile, "blk-file", "", "the disk image to serve")
 	flag.BoolVar(&o.readOnly, "read-only", false, "open the image read-only and show the guest a read-only disk")
 	flag.StringVar(&o.format, "format", "ccm", "image format: ccm (encrypted) or raw (plain, same data path)")
-	flag.IntVar(&o.numQueues, "num-queues", 4, "most request queues the guest may use (1..64)")
+	flag.IntVar(&o.numQueues, "num-queues", 16, "most request queues the guest may use (1..64); QEMU refuses a guest with more vCPUs than this unless its num-queues is set")
 	flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted (power of two, up to 32768)")
 	flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads with GET_ID (up to 20 bytes)")
 	o.image = imageflags.Register(flag.CommandLine)

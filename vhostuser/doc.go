@@ -1,0 +1,61 @@
+// Package vhostuser serves a virtio device to a vhost-user front end such
+// as QEMU's vhost-user-blk-pci over a Unix socket.
+//
+// The package owns the transport: the listener and its connections, message
+// framing with SCM_RIGHTS file descriptor passing, layered validation of
+// every message (header, size, payload, file descriptor count, queue index,
+// then the request's own checks), the protocol state machine, the mapping of
+// guest RAM regions shared by the front end, the kick and call eventfds, and
+// the goroutines that run started rings. The device itself is a Backend; it
+// sees only virtio.Memory, virtio.Queue, virtio.Kick and virtio.Notifier.
+//
+// # Trust
+//
+// Everything the front end sends is untrusted: message headers, sizes,
+// payloads, file descriptors, memory tables and ring addresses. A malformed
+// message never panics the process; it ends the session (the connection is
+// closed and Server.Serve accepts the next front end) or, for a request the
+// front end asked to be acknowledged, is answered with a failure. Every file
+// descriptor that arrives with a message is either kept by the request that
+// uses it or closed before the next message is read. Guest RAM itself is
+// guest-controlled; the Backend validates what it reads there.
+//
+// # Messages
+//
+// Requests are native-endian (vhost-user convention), unlike the
+// little-endian virtio rings. The requests handled are GET_FEATURES,
+// SET_FEATURES, SET_OWNER, RESET_OWNER, SET_MEM_TABLE, SET_VRING_NUM,
+// SET_VRING_ADDR, SET_VRING_BASE, GET_VRING_BASE, SET_VRING_KICK,
+// SET_VRING_CALL, SET_VRING_ERR, GET_PROTOCOL_FEATURES,
+// SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE,
+// SET_BACKEND_REQ_FD, GET_CONFIG, SET_CONFIG, RESET_DEVICE,
+// GET_MAX_MEM_SLOTS, ADD_MEM_REG and REM_MEM_REG. The protocol features
+// offered are MQ, REPLY_ACK, CONFIG, RESET_DEVICE and CONFIGURE_MEM_SLOTS;
+// dirty logging (LOG_SHMFD) is not offered, so QEMU blocks live migration.
+// Any other request is logged and, if the front end asked for an
+// acknowledgement, answered with a failure. Request 0 ends the session.
+//
+// # Rings
+//
+// A ring runs when it has a size (SET_VRING_NUM), addresses that lie in
+// guest RAM (SET_VRING_ADDR), a kick eventfd (SET_VRING_KICK) and is
+// enabled. Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled from the
+// start; with it SET_VRING_ENABLE decides. A running ring is served by
+// Backend.ServeQueue on its own goroutine. A ring stops on
+// SET_VRING_ENABLE(0), GET_VRING_BASE, a reset, and at the end of the
+// session: its kick is closed, ServeQueue returns once the requests it
+// popped are complete, and the next available index is kept for
+// GET_VRING_BASE or the next start. Polling mode (a kick without a file
+// descriptor) is refused.
+//
+// # Concurrency
+//
+// Each session has one control goroutine that reads messages in order, runs
+// their handlers and writes the replies; it alone changes the session state.
+// Each running ring has one goroutine, owned and waited for by the control
+// goroutine. Memory-table changes stop the running rings, swap the memory,
+// restart them and only then unmap retired regions, so a Backend never sees
+// a view of unmapped memory.
+//
+// The package is Linux-only.
+package vhostuser

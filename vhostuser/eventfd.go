@@ -1,0 +1,104 @@
+package vhostuser
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// checkEventFD refuses a descriptor that is not an eventfd. Its errors are
+// wrapped by the caller's ProtocolError. A kick must be
+// pollable so that closing it stops the ring's reader, and a call or err
+// descriptor must not block a writer.
+func checkEventFD(fd int) error {
+	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return fmt.Errorf("inspect descriptor: %w", err)
+	}
+	if target != "anon_inode:[eventfd]" {
+		return fmt.Errorf("descriptor is %q, want an eventfd", target)
+	}
+	return nil
+}
+
+// kick is one run's view of a vring's kick eventfd. It wraps a duplicate
+// of the descriptor in non-blocking mode, so os.File makes it pollable and
+// close, called by the control goroutine, wakes a reader blocked in Wait.
+// It implements virtio.Kick.
+type kick struct {
+	f *os.File
+}
+
+func newKick(fd int) (*kick, error) {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("vhostuser: dup kick: %w", err)
+	}
+	if err := unix.SetNonblock(d, true); err != nil {
+		_ = unix.Close(d)
+		return nil, fmt.Errorf("vhostuser: kick non-blocking: %w", err)
+	}
+	return &kick{f: os.NewFile(uintptr(d), "vhost-user-kick")}, nil
+}
+
+// Wait blocks until the front end kicks the ring and consumes the kick. It
+// returns an error once close has been called.
+func (k *kick) Wait() error {
+	var b [8]byte
+	_, err := k.f.Read(b[:])
+	if errors.Is(err, os.ErrClosed) {
+		return errStopped
+	}
+	return err
+}
+
+func (k *kick) close() { _ = k.f.Close() }
+
+// eventSlot holds a vring's call or err eventfd. The descriptor can be
+// replaced (SET_VRING_CALL) while a ring goroutine signals it. A call slot
+// is the virtio.Notifier handed to Backend.ServeQueue.
+type eventSlot struct {
+	mu sync.RWMutex
+	// fd is the eventfd, or -1 when the front end gave none.
+	// +checklocks:mu
+	fd int
+}
+
+func newEventSlot() *eventSlot { return &eventSlot{fd: -1} }
+
+// Notify adds one to the eventfd. With no descriptor it does nothing: the
+// front end then polls the used ring.
+func (e *eventSlot) Notify() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.fd < 0 {
+		return nil
+	}
+	var one [8]byte
+	ne.PutUint64(one[:], 1)
+	_, err := unix.Write(e.fd, one[:])
+	if errors.Is(err, unix.EAGAIN) {
+		// The counter is saturated: the front end has a signal pending.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vhostuser: signal eventfd: %w", err)
+	}
+	return nil
+}
+
+// set installs fd (or -1) and closes the previous descriptor. Once set
+// returns, no Notify uses the old descriptor.
+func (e *eventSlot) set(fd int) {
+	e.mu.Lock()
+	old := e.fd
+	e.fd = fd
+	e.mu.Unlock()
+	if old >= 0 {
+		_ = unix.Close(old)
+	}
+}

@@ -1,0 +1,106 @@
+package vhostuser
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/golang/glog"
+	"golang.org/x/sys/unix"
+)
+
+// offeredFeatures is what GET_FEATURES returns.
+func (s *session) offeredFeatures() uint64 {
+	return s.b.Features() | FeatureProtocolFeatures
+}
+
+func (s *session) getFeatures(empty, []int) ([]byte, error) {
+	return u64(s.offeredFeatures()).encode(), nil
+}
+
+// setFeatures accepts only offered bits (rust-vmm set_features). Rings
+// restart so that EVENT_IDX and the enable rule take effect.
+func (s *session) setFeatures(v u64, _ []int) ([]byte, error) {
+	f := uint64(v)
+	if extra := f &^ s.offeredFeatures(); extra != 0 {
+		return nil, protoErr(SetFeatures, "features %#x were not offered", extra)
+	}
+	changed := f != s.features
+	if changed {
+		s.stopAll()
+	}
+	s.features = f
+	glog.Infof("dev=%s features %#x", s.name, f)
+	if !changed {
+		return nil, nil
+	}
+	return nil, s.reconcileAll()
+}
+
+func (s *session) setOwner(empty, []int) ([]byte, error) { return nil, nil }
+
+// resetDevice handles RESET_DEVICE and the deprecated RESET_OWNER: every
+// ring is stopped and forgotten and the virtio features are cleared. The
+// memory table and protocol features stay, as the connection does.
+func (s *session) resetDevice(empty, []int) ([]byte, error) {
+	s.resetRings()
+	s.features = 0
+	glog.Infof("dev=%s device reset", s.name)
+	return nil, nil
+}
+
+func (s *session) getProtocolFeatures(empty, []int) ([]byte, error) {
+	return u64(OfferedProtocolFeatures).encode(), nil
+}
+
+func (s *session) setProtocolFeatures(v u64, _ []int) ([]byte, error) {
+	// Spec: the front end acknowledges a subset of what was offered.
+	if extra := uint64(v) &^ OfferedProtocolFeatures; extra != 0 {
+		return nil, protoErr(SetProtocolFeatures, "protocol features %#x were not offered", extra)
+	}
+	s.protocol = uint64(v)
+	glog.Infof("dev=%s protocol features %#x", s.name, s.protocol)
+	return nil, nil
+}
+
+func (s *session) getQueueNum(empty, []int) ([]byte, error) {
+	return u64(len(s.vrings)).encode(), nil
+}
+
+func (s *session) getMaxMemSlots(empty, []int) ([]byte, error) {
+	return u64(MaxMemSlots).encode(), nil
+}
+
+// setBackendReqFD keeps the back-end request channel. This package sends
+// nothing on it (BACKEND_REQ is not offered); it is closed with the session.
+func (s *session) setBackendReqFD(_ empty, fds []int) ([]byte, error) {
+	if s.backendReq >= 0 {
+		_ = unix.Close(s.backendReq)
+	}
+	s.backendReq = take(fds, 0)
+	return nil, nil
+}
+
+// getConfig replies with exactly the bytes asked for (QEMU rejects any
+// other size).
+func (s *session) getConfig(c configMsg, _ []int) ([]byte, error) {
+	out := configMsg{offset: c.offset, flags: c.flags, data: make([]byte, len(c.data))}
+	if err := s.b.ReadConfig(c.offset, out.data); err != nil {
+		return nil, fmt.Errorf("vhostuser: read config [%d,+%d): %w", c.offset, len(c.data), err)
+	}
+	return out.encode(), nil
+}
+
+// errMigrationConfig refuses SET_CONFIG with VHOST_SET_CONFIG_TYPE_MIGRATION,
+// which could overwrite read-only fields (QSD and the QEMU contrib back end
+// refuse it too).
+var errMigrationConfig = errors.New("vhostuser: configuration writes for migration are not supported")
+
+func (s *session) setConfig(c configMsg, _ []int) ([]byte, error) {
+	if c.flags != 0 {
+		return nil, errMigrationConfig
+	}
+	if err := s.b.WriteConfig(c.offset, c.data); err != nil {
+		return nil, fmt.Errorf("vhostuser: write config [%d,+%d): %w", c.offset, len(c.data), err)
+	}
+	return nil, nil
+}

@@ -1,0 +1,116 @@
+package vhostuser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/golang/glog"
+)
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Name identifies the device in log lines (dev=<Name>), for example
+	// the socket path.
+	Name string
+}
+
+// Server serves a Backend to one vhost-user front end at a time.
+type Server struct {
+	b    Backend
+	opts ServerOptions
+}
+
+// NewServer returns a Server for b.
+func NewServer(b Backend, opts ServerOptions) *Server {
+	return &Server{b: b, opts: opts}
+}
+
+// pastDeadline unblocks a pending Accept, read or write at once.
+var pastDeadline = time.Unix(1, 0)
+
+// acceptRetry is how long Serve waits after a failed Accept (for example
+// EMFILE) before trying again.
+const acceptRetry = 100 * time.Millisecond
+
+// Serve accepts front ends on l and serves each in turn with ServeConn
+// until ctx is done; then it ends the current session (stopping its rings
+// once their in-flight requests complete) and returns nil. A session that
+// ends with an error is logged, and the next front end is accepted. Serve
+// does not close l; it sets l's deadline to stop accepting.
+func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
+	stop := context.AfterFunc(ctx, func() { _ = l.SetDeadline(pastDeadline) })
+	defer stop()
+	glog.Infof("dev=%s listening on %v", s.opts.Name, l.Addr())
+	for {
+		c, err := l.AcceptUnix()
+		if ctx.Err() != nil {
+			if c != nil {
+				_ = c.Close()
+			}
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("vhostuser: accept: %w", err)
+			}
+			// EMFILE, ECONNABORTED and the like pass; wait and retry.
+			glog.Errorf("dev=%s accept: %v", s.opts.Name, err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(acceptRetry):
+			}
+			continue
+		}
+		if err := s.ServeConn(ctx, c); err != nil {
+			glog.Errorf("dev=%s session ended: %v", s.opts.Name, err)
+		}
+	}
+}
+
+// ServeConn runs one session on c until the front end disconnects, sends
+// request 0, sends a message that cannot be handled, or ctx is done. It
+// then stops every ring (waiting for in-flight requests), closes every
+// descriptor the session received, unmaps guest RAM and closes c, which it
+// owns from the call on. It returns nil for a disconnect or cancellation
+// and the error that ended the session otherwise.
+func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
+	// Handlers touch guest RAM (starting a ring reads its used index); a
+	// fault there must become an error (see dispatch).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	sess := newSession(s.b, s.opts.Name, c)
+	defer sess.teardown()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
+	defer stop()
+	glog.Infof("dev=%s front end connected", s.opts.Name)
+	for {
+		m, err := sess.c.read()
+		if err != nil {
+			if ctx.Err() != nil {
+				glog.Infof("dev=%s session cancelled", s.opts.Name)
+				return nil
+			}
+			if isDisconnect(err) {
+				glog.Infof("dev=%s front end disconnected", s.opts.Name)
+				return nil
+			}
+			return err
+		}
+		done, err := sess.dispatch(m)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if done {
+			glog.Infof("dev=%s front end sent %v: ending session", s.opts.Name, None)
+			return nil
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package vhostuser
+
+import (
+	"net"
+
+	"github.com/golang/glog"
+	"golang.org/x/sys/unix"
+)
+
+// session is the state of one front-end connection. Only the control
+// goroutine (ServeConn) touches it; ring goroutines see only their
+// ringRun, the Backend and the vring's event slots.
+type session struct {
+	b    Backend
+	name string
+	c    *conn
+
+	// features are the virtio features of the last SET_FEATURES.
+	features uint64
+	// protocol are the protocol features of the last SET_PROTOCOL_FEATURES.
+	protocol uint64
+	// mem is the current memory table; nil before the first one.
+	mem *guestMemory
+	// vrings has Backend.NumQueues entries.
+	vrings []*vring
+	// backendReq is the SET_BACKEND_REQ_FD socket, kept unused, or -1.
+	backendReq int
+}
+
+func newSession(b Backend, name string, uc *net.UnixConn) *session {
+	s := &session{b: b, name: name, c: newConn(uc), backendReq: -1}
+	n := max(b.NumQueues(), 0)
+	s.vrings = make([]*vring, n)
+	for i := range s.vrings {
+		s.vrings[i] = newVring(i)
+	}
+	return s
+}
+
+// hasReplyAck reports whether REPLY_ACK was negotiated.
+func (s *session) hasReplyAck() bool { return s.protocol&ProtocolFeatureReplyAck != 0 }
+
+// resetRings stops every ring and returns it to its initial state,
+// closing its descriptors.
+func (s *session) resetRings() {
+	for _, vr := range s.vrings {
+		s.stopRing(vr)
+		vr.reset()
+	}
+}
+
+// teardown ends the session: rings stopped after their in-flight requests,
+// descriptors closed, guest RAM unmapped, socket closed.
+func (s *session) teardown() {
+	s.resetRings()
+	if s.backendReq >= 0 {
+		_ = unix.Close(s.backendReq)
+		s.backendReq = -1
+	}
+	if s.mem != nil {
+		unmapAll(s.mem.maps)
+		s.mem = nil
+	}
+	_ = s.c.uc.Close()
+	glog.Infof("dev=%s session closed", s.name)
+}
