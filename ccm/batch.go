@@ -14,6 +14,11 @@ const laneMax = 16
 type kernelKey struct {
 	block  cipher.Block
 	rounds int // 10, 12 or 14
+	// enc is the expanded encryption key (FIPS-197 section 5.2): round key
+	// r is enc[16r:16r+16], the words w[4r..4r+3] each in big-endian byte
+	// order, which is the block layout AES instructions use. Bytes past
+	// round key rounds are zero.
+	enc [16 * (14 + 1)]byte
 }
 
 func newKernelKey(key []byte) (*kernelKey, error) {
@@ -21,7 +26,9 @@ func newKernelKey(key []byte) (*kernelKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kernelKey{block: b, rounds: 6 + len(key)/4}, nil
+	k := &kernelKey{block: b, rounds: 6 + len(key)/4}
+	expandKey(key, &k.enc)
+	return k, nil
 }
 
 // lanes is the work of one kernel call: n sectors of one geometry.
@@ -44,4 +51,17 @@ type lanes struct {
 	dst [laneMax][]byte
 	ctr [laneMax][16]byte
 	tag [laneMax][16]byte
+
+	work genericWork // scratch of the generic kernels
+}
+
+// checkLanes panics if a lane buffer is shorter than the geometry: the
+// assembly kernels do not check bounds, and slicing within capacity
+// would let the generic ones read or write past a buffer.
+func checkLanes(l *lanes, hdrLen, dataLen int) {
+	for i := 0; i < l.n; i++ {
+		if len(l.hdr[i]) < hdrLen || len(l.src[i]) < dataLen || len(l.dst[i]) < dataLen {
+			panic("ccm: lane buffer shorter than its geometry")
+		}
+	}
 }

@@ -5,9 +5,10 @@ import "crypto/subtle"
 // sealLanesGeneric encrypts src into dst and computes the tags, with the
 // lanes interleaved block by block so that their AES calls are independent.
 func sealLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
-	var mac, ctr [laneMax][16]byte
-	var ks [16]byte
-	macHeaders(k, l, &mac, hdrLen)
+	checkLanes(l, hdrLen, dataLen)
+	mac, ctr, ks := &l.work.mac, &l.work.ctr, l.work.ks[:]
+	clear(mac[:])
+	macHeaders(k, l, mac, hdrLen)
 	for i := 0; i < l.n; i++ {
 		ctr[i] = l.ctr[i]
 		k.block.Encrypt(l.tag[i][:], ctr[i][:])
@@ -20,8 +21,8 @@ func sealLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
 			subtle.XORBytes(mac[i][:], mac[i][:], src)
 			k.block.Encrypt(mac[i][:], mac[i][:])
 			incCounter(&ctr[i])
-			k.block.Encrypt(ks[:], ctr[i][:])
-			subtle.XORBytes(l.dst[i][off:off+16], src, ks[:])
+			k.block.Encrypt(ks, ctr[i][:])
+			subtle.XORBytes(l.dst[i][off:off+16], src, ks)
 		}
 	}
 	for i := 0; i < l.n; i++ {
@@ -33,9 +34,10 @@ func sealLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
 // plaintext should have; the caller compares them and clears dst on a
 // mismatch.
 func openLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
-	var mac, ctr [laneMax][16]byte
-	var ks [16]byte
-	macHeaders(k, l, &mac, hdrLen)
+	checkLanes(l, hdrLen, dataLen)
+	mac, ctr, ks := &l.work.mac, &l.work.ctr, l.work.ks[:]
+	clear(mac[:])
+	macHeaders(k, l, mac, hdrLen)
 	for i := 0; i < l.n; i++ {
 		ctr[i] = l.ctr[i]
 		k.block.Encrypt(l.tag[i][:], ctr[i][:])
@@ -44,8 +46,8 @@ func openLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
 		for i := 0; i < l.n; i++ {
 			dst := l.dst[i][off : off+16]
 			incCounter(&ctr[i])
-			k.block.Encrypt(ks[:], ctr[i][:])
-			subtle.XORBytes(dst, l.src[i][off:off+16], ks[:])
+			k.block.Encrypt(ks, ctr[i][:])
+			subtle.XORBytes(dst, l.src[i][off:off+16], ks)
 			subtle.XORBytes(mac[i][:], mac[i][:], dst)
 			k.block.Encrypt(mac[i][:], mac[i][:])
 		}
@@ -53,6 +55,14 @@ func openLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
 	for i := 0; i < l.n; i++ {
 		subtle.XORBytes(l.tag[i][:], l.tag[i][:], mac[i][:])
 	}
+}
+
+// genericWork is the working state of the generic kernels. It lives in
+// lanes because the blocks handed to cipher.Block escape: kept on the
+// stack they would be allocated on every call.
+type genericWork struct {
+	mac, ctr [laneMax][16]byte
+	ks       [16]byte
 }
 
 // macHeaders runs the CBC-MAC of every lane over its header blocks.
