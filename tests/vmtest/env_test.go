@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,10 +25,20 @@ func TestShellQuote(t *testing.T) {
 }
 
 func TestProcessCPUTime(t *testing.T) {
-	// Burn a little CPU so the figure cannot legitimately be zero.
-	end := time.Now().Add(30 * time.Millisecond)
-	for x := 0; time.Now().Before(end); x++ {
-		_ = x * x
+	// Burn CPU until the kernel has charged this process at least 50 ms
+	// (five clock ticks), so the figure cannot legitimately be zero even
+	// on a loaded machine where wall time says little about CPU time.
+	for {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		if time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) >= 50*time.Millisecond {
+			break
+		}
+		for x := 0; x < 1e6; x++ {
+			_ = x * x
+		}
 	}
 	d, err := ProcessCPUTime(os.Getpid())
 	if err != nil {
