@@ -17,8 +17,12 @@
 // closed and Server.Serve accepts the next front end) or, for a request the
 // front end asked to be acknowledged, is answered with a failure. Every file
 // descriptor that arrives with a message is either kept by the request that
-// uses it or closed before the next message is read. Guest RAM itself is
-// guest-controlled; the Backend validates what it reads there.
+// uses it or closed before the next message is read. Requests that are
+// refused while the session goes on are logged as warnings only a few times
+// per session, so a front end cannot flood the log. Call and err eventfds
+// are made non-blocking, so a front end cannot block a ring by handing over
+// a saturated one. Guest RAM itself is guest-controlled; the Backend
+// validates what it reads there.
 //
 // # Messages
 //

@@ -25,6 +25,22 @@ func checkEventFD(fd int) error {
 	return nil
 }
 
+// prepareSignalFD checks that fd is an eventfd and makes it non-blocking,
+// for use as a call or err descriptor. A front end may hand over a blocking
+// eventfd whose counter it has already raised to the maximum; a blocking
+// write to it would then hang the ring, and through GET_VRING_BASE the
+// session, forever. O_NONBLOCK belongs to the open file description, which
+// the front end shares; QEMU creates its eventfds non-blocking anyway.
+func prepareSignalFD(fd int) error {
+	if err := checkEventFD(fd); err != nil {
+		return err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("make descriptor non-blocking: %w", err)
+	}
+	return nil
+}
+
 // kick is one run's view of a vring's kick eventfd. It wraps a duplicate
 // of the descriptor in non-blocking mode, so os.File makes it pollable and
 // close, called by the control goroutine, wakes a reader blocked in Wait.

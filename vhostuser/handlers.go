@@ -150,7 +150,7 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 	}
 	hd, p, known, err := decodeMessage(m.hdr, m.payload, len(m.fds), len(s.vrings))
 	if !known {
-		glog.Warningf("dev=%s unsupported request %v ignored", s.name, m.hdr.req)
+		s.complain("unsupported request %v ignored", m.hdr.req)
 		return false, s.ack(m.hdr, true)
 	}
 	var body []byte
@@ -167,13 +167,15 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 // go on with a device in an unknown state.
 func (s *session) respond(h header, hd handler, body []byte, err error) error {
 	if err != nil {
-		glog.Errorf("dev=%s %v failed: %v", s.name, h.req, err)
 		switch {
 		case h.req == GetConfig:
+			s.complain("%v failed: %v", h.req, err)
 			return s.c.reply(h.req, nil)
 		case !hd.reply && s.wantsAck(h):
+			s.complain("%v failed: %v", h.req, err)
 			return s.ack(h, true)
 		}
+		glog.Errorf("dev=%s %v failed: %v", s.name, h.req, err)
 		return err
 	}
 	if hd.reply {

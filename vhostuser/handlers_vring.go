@@ -80,15 +80,10 @@ func (s *session) setVringKick(v vringFile, fds []int) ([]byte, error) {
 // one is not lost (libvhost-user does the same).
 func (s *session) setVringCall(v vringFile, fds []int) ([]byte, error) {
 	vr := s.vrings[v.index]
-	if v.noFD {
-		vr.call.set(-1)
-		return nil, nil
+	if err := installSignal(SetVringCall, vr.call, v, fds); err != nil {
+		return nil, err
 	}
-	if err := checkEventFD(fds[0]); err != nil {
-		return nil, &ProtocolError{Req: SetVringCall, Reason: fmt.Sprintf("vring %d", v.index), Err: err}
-	}
-	vr.call.set(take(fds, 0))
-	if vr.run != nil {
+	if vr.run != nil && !v.noFD {
 		if err := vr.call.Notify(); err != nil {
 			glog.Warningf("dev=%s q=%d: %v", s.name, vr.index, err)
 		}
@@ -98,16 +93,21 @@ func (s *session) setVringCall(v vringFile, fds []int) ([]byte, error) {
 
 // setVringErr installs the eventfd signalled when the ring breaks.
 func (s *session) setVringErr(v vringFile, fds []int) ([]byte, error) {
-	vr := s.vrings[v.index]
+	return nil, installSignal(SetVringErr, s.vrings[v.index].errs, v, fds)
+}
+
+// installSignal puts the descriptor of a SET_VRING_CALL or SET_VRING_ERR
+// message (or none, with the no-fd bit) into slot.
+func installSignal(req Request, slot *eventSlot, v vringFile, fds []int) error {
 	if v.noFD {
-		vr.errs.set(-1)
-		return nil, nil
+		slot.set(-1)
+		return nil
 	}
-	if err := checkEventFD(fds[0]); err != nil {
-		return nil, &ProtocolError{Req: SetVringErr, Reason: fmt.Sprintf("vring %d", v.index), Err: err}
+	if err := prepareSignalFD(fds[0]); err != nil {
+		return &ProtocolError{Req: req, Reason: fmt.Sprintf("vring %d", v.index), Err: err}
 	}
-	vr.errs.set(take(fds, 0))
-	return nil, nil
+	slot.set(take(fds, 0))
+	return nil
 }
 
 // setVringEnable enables or disables a ring. QEMU 7.2 disables the rings

@@ -158,6 +158,23 @@ func (b *fakeBackend) waitRunning(t *testing.T, i int, running bool, starts int)
 	}
 }
 
+// startRings runs the handshake on s, lays out n rings and starts them,
+// waiting until the backend serves each.
+func startRings(t *testing.T, s *session, b *fakeBackend, n int) []*vhostusertest.Ring {
+	t.Helper()
+	if _, err := s.fe.Init(); err != nil {
+		t.Fatal(err)
+	}
+	rs := rings(t, s.fe, n)
+	if err := s.fe.Start(fakeFeatures, rs...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		b.waitRunning(t, i, true, 1)
+	}
+	return rs
+}
+
 // rings lays out one ring of size 8 per queue in the first region.
 func rings(t *testing.T, fe *vhostusertest.Frontend, n int) []*vhostusertest.Ring {
 	t.Helper()

@@ -1,6 +1,7 @@
 package vhostuser
 
 import (
+	"fmt"
 	"net"
 
 	"github.com/golang/glog"
@@ -25,6 +26,28 @@ type session struct {
 	vrings []*vring
 	// backendReq is the SET_BACKEND_REQ_FD socket, kept unused, or -1.
 	backendReq int
+	// complaints counts the requests the session went on after refusing
+	// (see complain).
+	complaints int
+}
+
+// maxComplaints is how many refused requests a session logs as warnings;
+// the session goes on after them, so without a bound a front end could
+// write log lines as fast as it sends messages.
+const maxComplaints = 16
+
+// complain logs a request that was refused while the session goes on: as a
+// warning for the first maxComplaints of the session, at V(1) after that.
+func (s *session) complain(format string, args ...any) {
+	s.complaints++
+	switch {
+	case s.complaints < maxComplaints:
+		glog.WarningDepth(1, "dev="+s.name+" "+fmt.Sprintf(format, args...))
+	case s.complaints == maxComplaints:
+		glog.WarningDepth(1, "dev="+s.name+" "+fmt.Sprintf(format, args...)+" (further refused requests are logged at V(1) only)")
+	case bool(glog.V(1)):
+		glog.InfoDepth(1, "dev="+s.name+" "+fmt.Sprintf(format, args...))
+	}
 }
 
 func newSession(b Backend, name string, uc *net.UnixConn) *session {

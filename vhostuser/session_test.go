@@ -121,14 +121,7 @@ func TestRingStates(t *testing.T) {
 func TestSetVringCallWhileRunning(t *testing.T) {
 	b := newFakeBackend(1)
 	s := newSession(t, b, vhostusertest.Options{})
-	if _, err := s.fe.Init(); err != nil {
-		t.Fatal(err)
-	}
-	rs := rings(t, s.fe, 1)
-	if err := s.fe.Start(fakeFeatures, rs...); err != nil {
-		t.Fatal(err)
-	}
-	b.waitRunning(t, 0, true, 1)
+	startRings(t, s, b, 1)
 	call := vhostuser.EventFDs(t, 1)[0]
 	if err := s.fe.Set(vhostuser.SetVringCall, true, vhostusertest.VringFile(0, false), call); err != nil {
 		t.Fatal(err)
@@ -201,14 +194,7 @@ func TestMemoryChangeRestartsRings(t *testing.T) {
 func TestResetDevice(t *testing.T) {
 	b := newFakeBackend(1)
 	s := newSession(t, b, vhostusertest.Options{})
-	if _, err := s.fe.Init(); err != nil {
-		t.Fatal(err)
-	}
-	rs := rings(t, s.fe, 1)
-	if err := s.fe.Start(fakeFeatures, rs...); err != nil {
-		t.Fatal(err)
-	}
-	b.waitRunning(t, 0, true, 1)
+	rs := startRings(t, s, b, 1)
 	if err := s.fe.Set(vhostuser.ResetDevice, true, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -177,16 +177,11 @@ func (s *session) stopRing(vr *vring) {
 	glog.Infof("dev=%s q=%d stopped at next avail %d", s.name, vr.index, vr.base)
 }
 
-// stopAll stops every running ring and returns those that were running.
-func (s *session) stopAll() []*vring {
-	var was []*vring
+// stopAll stops every running ring.
+func (s *session) stopAll() {
 	for _, vr := range s.vrings {
-		if vr.run != nil {
-			s.stopRing(vr)
-			was = append(was, vr)
-		}
+		s.stopRing(vr)
 	}
-	return was
 }
 
 // reconcileAll reconciles every ring and returns the first error.

@@ -36,6 +36,8 @@ type BlockDevice struct {
 	readOnly  bool
 	serial    [BlkIDBytes]byte
 	writeback atomic.Bool // config writeback: false means write-through
+	// flushErr is the first failed flush, returned by every later one.
+	flushErr atomic.Pointer[error]
 
 	mu      sync.Mutex
 	serving []bool // queues with a running ServeQueue
@@ -142,8 +144,10 @@ func (b *BlockDevice) WriteConfig(offset uint32, data []byte) error {
 // popping, waits for the requests in flight, publishes their completions
 // and returns nil. If the driver breaks the queue (see Queue.Pop) or guest
 // memory faults, it stops popping, completes what it can, logs the error
-// and, once kick is closed, returns it. q must not be used by anyone else
-// until ServeQueue returns.
+// and, once kick is closed, returns it. A panic on the queue or in a worker
+// breaks the queue the same way (ErrPanic) instead of escaping. ServeQueue
+// returns only once its workers have stopped touching guest memory. q must
+// not be used by anyone else until ServeQueue returns.
 func (b *BlockDevice) ServeQueue(index int, q *Queue, kick Kick, call Notifier) error {
 	if q == nil || kick == nil || call == nil || q.Size() > b.opts.QueueSize {
 		return fmt.Errorf("%w: queue %d: missing queue, kick or call, or size above %d", ErrBadOptions, index, b.opts.QueueSize)
@@ -171,4 +175,21 @@ func (b *BlockDevice) release(index int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.serving[index] = false
+}
+
+// flush makes the completed writes durable. Once a flush has failed, every
+// later one fails too: Linux reports a writeback error to one fdatasync
+// only and may have dropped the pages it could not write, so a later
+// success would vouch for data that is lost (QEMU's file-posix latches the
+// same way). The latch holds for the device's lifetime.
+func (b *BlockDevice) flush() error {
+	if p := b.flushErr.Load(); p != nil {
+		return *p
+	}
+	if err := b.disk.Flush(); err != nil {
+		latched := fmt.Errorf("%w: %w", ErrFlushFailed, err)
+		b.flushErr.CompareAndSwap(nil, &latched)
+		return err
+	}
+	return nil
 }

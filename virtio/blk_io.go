@@ -45,9 +45,13 @@ func (x *xfer) transfer(d Disk, write bool, start uint64, segs [][]byte, sectorS
 			}
 			err = d.WriteSectors(start, x.bufs)
 		} else {
-			err = d.ReadSectors(start, x.bufs)
-			for _, s := range x.spans {
-				scatter(x.frags[s.from:s.to], s.buf)
+			// After a failed read the bounce buffer holds nothing the
+			// guest may see: stale bytes of an earlier request, or
+			// bytes that did not authenticate.
+			if err = d.ReadSectors(start, x.bufs); err == nil {
+				for _, s := range x.spans {
+					scatter(x.frags[s.from:s.to], s.buf)
+				}
 			}
 		}
 		if err != nil {

@@ -101,6 +101,13 @@ func ParseRequest(c *Chain, l BlkLimits, r *Request) error {
 	r.Sector = binary.LittleEndian.Uint64(h[8:])
 	wr := NewChainWriter(c.mem, r.descs)
 	wr.Limit(wr.Remaining() - 1) // the status byte is not data
+	return r.mapData(&rd, &wr, l)
+}
+
+// mapData checks the data of the request type against its direction and
+// l, and takes the host views of the data: rd and wr are the readable and
+// writable bytes after the header, the status byte excluded.
+func (r *Request) mapData(rd *ChainReader, wr *ChainWriter, l BlkLimits) error {
 	in, out := rd.Remaining(), wr.Remaining()
 	var err error
 	switch r.Type {

@@ -1,7 +1,9 @@
 package virtio
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 
@@ -15,7 +17,7 @@ type blkRequest struct {
 	req    Request
 	status uint8 // status the worker wrote
 	err    error // the worker's error, for the log
-	fault  error // guest memory faulted while the worker ran
+	fault  error // the worker recovered a panic: ErrFault or ErrPanic
 }
 
 // queueServer is the state of one ServeQueue call. Everything but the work
@@ -77,17 +79,20 @@ func serve(b *BlockDevice, index int, q *Queue, kick Kick, call Notifier) error 
 		}()
 	}
 
+	// Deferred, so that nothing can unwind this call while a worker still
+	// touches guest memory: the caller may unmap it once serve returns.
+	defer func() {
+		close(s.work)
+		workers.Wait()
+		kicker.Wait() // returns once kick is closed
+		if glog.V(1) {
+			glog.Infof("dev=%s q=%d: stopped at avail %d", b.opts.Name, index, q.NextAvail())
+		}
+	}()
 	if glog.V(1) {
 		glog.Infof("dev=%s q=%d: serving, size %d", b.opts.Name, index, q.Size())
 	}
-	err := s.run(kicks, stopped)
-	close(s.work)
-	workers.Wait()
-	kicker.Wait() // returns once kick is closed
-	if glog.V(1) {
-		glog.Infof("dev=%s q=%d: stopped at avail %d", b.opts.Name, index, q.NextAvail())
-	}
-	return err
+	return s.run(kicks, stopped)
 }
 
 // run is the queue loop: pop, dispatch, complete, publish, notify, wait.
@@ -95,7 +100,9 @@ func (s *queueServer) run(kicks, stopped <-chan struct{}) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if x := recover(); x != nil {
-			s.breakQueue(faultError(x))
+			// The requests in flight are not completed: the queue state
+			// may be half updated, so the used ring is left alone.
+			s.breakQueue(s.recovered(x))
 			err = s.broken
 		}
 	}()
@@ -184,12 +191,17 @@ func (s *queueServer) reject(r *blkRequest, err error) {
 // finish completes a request a worker executed.
 func (s *queueServer) finish(r *blkRequest) {
 	if r.fault != nil {
-		// The status byte may be unwritten: the queue is broken and the
-		// request is not completed.
 		s.breakQueue(r.fault)
-		s.inflight--
-		s.put(r)
-		return
+		if errors.Is(r.fault, ErrFault) {
+			// Guest memory vanished under the request, its status byte
+			// perhaps with it: the request is not completed.
+			s.inflight--
+			s.put(r)
+			return
+		}
+		// A bug, not the guest: the status byte is still writable.
+		r.err, r.status = r.fault, BlkSIOErr
+		r.req.setStatus(r.status)
 	}
 	if r.err != nil {
 		s.log.warningf("%s sector %d, %d bytes: %v", blkTypeName(r.req.Type), r.req.Sector, r.req.DataLen, r.err)
@@ -238,6 +250,21 @@ func (s *queueServer) breakQueue(err error) {
 	}
 	s.broken = fmt.Errorf("virtio: queue %d broken: %w", s.index, err)
 	glog.Errorf("dev=%s q=%d: %v", s.b.opts.Name, s.index, s.broken)
+}
+
+// recovered turns a panic recovered on the queue goroutine or a worker
+// into the error that breaks the queue: ErrFault for a fault on guest
+// memory (runtime/debug.SetPanicOnFault is on), ErrPanic with the stack
+// logged for anything else, which is a bug. Either way the daemon's other
+// queues and sessions keep running.
+func (s *queueServer) recovered(x any) error {
+	if e, ok := x.(runtime.Error); ok {
+		if _, isFault := x.(interface{ Addr() uintptr }); isFault {
+			return fmt.Errorf("%w: %v", ErrFault, e)
+		}
+	}
+	glog.Errorf("dev=%s q=%d: panic: %v\n%s", s.b.opts.Name, s.index, x, debug.Stack())
+	return fmt.Errorf("%w: %v", ErrPanic, x)
 }
 
 // get returns a free request slot.

@@ -1,10 +1,6 @@
 package virtio
 
-import (
-	"fmt"
-	"runtime"
-	"runtime/debug"
-)
+import "runtime/debug"
 
 // worker executes requests on the disk.
 type worker struct {
@@ -25,7 +21,7 @@ func (w *worker) run() {
 func (w *worker) execute(r *blkRequest) {
 	defer func() {
 		if x := recover(); x != nil {
-			r.fault = faultError(x)
+			r.fault = w.s.recovered(x)
 		}
 	}()
 	r.err = w.do(&r.req)
@@ -45,21 +41,10 @@ func (w *worker) do(r *Request) error {
 			return err
 		}
 		if !b.writeback.Load() {
-			return b.disk.Flush()
+			return b.flush()
 		}
 		return nil
 	default:
-		return b.disk.Flush()
+		return b.flush()
 	}
-}
-
-// faultError turns a recovered memory fault into an error; any other panic
-// is a bug and continues.
-func faultError(x any) error {
-	if e, ok := x.(runtime.Error); ok {
-		if _, isFault := x.(interface{ Addr() uintptr }); isFault {
-			return fmt.Errorf("%w: %v", ErrFault, e)
-		}
-	}
-	panic(x)
 }

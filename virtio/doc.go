@@ -23,7 +23,19 @@
 // of range or already in flight) breaks the queue: it stops taking requests,
 // finishes those in flight and reports the error. Guest memory that vanishes
 // under the device (a truncated mapping) is caught with
-// runtime/debug.SetPanicOnFault and reported as an error instead of crashing.
+// runtime/debug.SetPanicOnFault and reported as an error instead of crashing;
+// any other panic on a queue goroutine or one of its workers (a bug) breaks
+// that queue the same way, and ServeQueue returns only once no worker of
+// the queue touches guest memory any more.
+//
+// # Durability
+//
+// FLUSH completes with OK only once Disk.Flush (fdatasync) succeeded; in
+// write-through mode (writeback 0 in the configuration space) every write
+// is flushed before it completes. Once a flush has failed, every later
+// FLUSH and write-through write fails with IOERR for the device's lifetime:
+// the kernel reports a writeback error once and may have dropped the pages,
+// so a later successful fdatasync proves nothing about them.
 //
 // # Concurrency
 //

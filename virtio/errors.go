@@ -110,6 +110,13 @@ var (
 	// ErrFault reports that guest memory faulted under the device; the queue
 	// is broken.
 	ErrFault = errors.New("virtio: guest memory fault")
+	// ErrFlushFailed reports a flush or write-through write after an
+	// earlier flush failed: durability of the disk is lost for good.
+	ErrFlushFailed = errors.New("virtio: an earlier flush failed")
+	// ErrPanic reports a panic other than a memory fault on a queue
+	// goroutine or one of its workers: a bug, contained to the queue, which
+	// is broken.
+	ErrPanic = errors.New("virtio: panic in queue")
 )
 
 // AddrError reports a guest range that failed translation.

@@ -30,18 +30,21 @@ func load16(b []byte, off int) uint16 {
 	return uint16(w >> (uint(off&2) * 8))
 }
 
-// store16 atomically stores v into the 16-bit field at b[off:off+2],
-// leaving the other half of its word as it is; off is even.
+// store16 stores v into the 16-bit field at b[off:off+2], leaving the other
+// half of its word as it is; off is even.
+//
+// The other half may be guest memory the guest writes at any time, so a
+// compare-and-swap loop could be made to spin forever. Instead the field is
+// cleared and then set with two wait-free atomic operations. A reader in
+// between sees the field as 0; for avail_event (the only user) that is
+// harmless, because the device re-reads avail idx after this store (see
+// Queue.EnableNotify), so a kick the driver skipped on seeing the transient
+// value is not needed.
 func store16(b []byte, off int, v uint16) {
 	p := word(b, off&^3)
 	shift := uint(off&2) * 8
-	for {
-		old := atomic.LoadUint32(p)
-		nw := old&^(0xffff<<shift) | uint32(v)<<shift
-		if atomic.CompareAndSwapUint32(p, old, nw) {
-			return
-		}
-	}
+	_ = atomic.AndUint32(p, ^(uint32(0xffff) << shift))
+	_ = atomic.OrUint32(p, uint32(v)<<shift)
 }
 
 // store32 atomically stores v into the aligned word at b[off:off+4].
