@@ -84,9 +84,19 @@ func (env *Env) Args(o VMOptions) []string {
 	for _, k := range keys {
 		appendLine = append(appendLine, "ccmblk."+k+"="+o.Params[k])
 	}
+	smp := strconv.Itoa(cpus)
+	if env.Accel == "tcg" && cpus == 1 {
+		// QEMU before 8.1 leaves out the guest's memory barriers when TCG
+		// runs a machine that can only ever have one vCPU (fixed by
+		// QEMU commit c914d46d "tcg: Do not elide memory barriers for
+		// !CF_PARALLEL in system mode"). The virtio EVENT_IDX handshake
+		// with an out-of-process back end needs them: without, a kick or
+		// an interrupt is lost now and then and the guest's I/O hangs.
+		smp += ",maxcpus=2"
+	}
 	args := []string{env.QEMU,
 		"-machine", "q35", "-accel", env.Accel, "-cpu", "max",
-		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
+		"-smp", smp, "-m", strconv.Itoa(mem),
 		"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", mem),
 		"-numa", "node,memdev=mem",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
