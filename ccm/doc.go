@@ -80,9 +80,10 @@
 // sectors. They decrypt straight into, and encrypt straight from, those
 // buffers; the ciphertext of a run of sectors goes through one positional
 // read or write of at most 256 KiB, and the CCM work runs up to 16 sectors
-// side by side in the lane kernels (assembly where the CPU allows). A read checks every
-// sector of the call: a sector whose tag fails is zeroed and reported,
-// the others are still returned. No heap allocation happens per sector.
+// side by side in the lane kernels (assembly where the CPU allows). A read
+// checks every sector of the call: a sector whose tag fails is zeroed and
+// reported, the others are still returned. No heap allocation happens per
+// sector.
 //
 // # Trust and concurrency
 //

@@ -34,6 +34,8 @@ func openDisk(o *options) (closingDisk, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The engine keeps only its expanded key schedule.
+	defer clear(p.Key)
 	img, err := ccm.Open(o.blkFile, p, ccm.OpenOptions{ReadOnly: o.readOnly})
 	if err != nil {
 		return nil, err

@@ -76,9 +76,9 @@ func main() {
 		return
 	}
 	if err := run(o); err != nil {
+		// glog copies errors to stderr whatever the log destination.
 		glog.Errorf("%v", err)
 		glog.Flush()
-		fmt.Fprintf(os.Stderr, "vhost-user-blk-ccm: %v\n", err)
 		os.Exit(1)
 	}
 }
@@ -93,11 +93,23 @@ func run(o *options) error {
 	if o.queueSize < 1 || o.queueSize > 32768 || o.queueSize&(o.queueSize-1) != 0 {
 		return fmt.Errorf("--queue-size %d: want a power of two up to 32768", o.queueSize)
 	}
+	// Take over SIGINT and SIGTERM before the socket exists: whoever sees
+	// it may stop the daemon at once, and that stop must be graceful too.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// A second signal, once the first has started the graceful stop, kills
+	// the daemon the default way, in case a flush hangs.
+	context.AfterFunc(ctx, stop)
 	l, name, err := listener(o.socketPath, o.fd)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	lock, err := lockImage(o.blkFile, o.readOnly)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	disk, err := openDisk(o)
 	if err != nil {
 		return err
@@ -115,8 +127,6 @@ func run(o *options) error {
 	glog.Infof("dev=%s serving %s (%s, %d sectors of %d bytes, read-only %v)",
 		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly())
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{Name: name})
 	serveErr := srv.Serve(ctx, l)
 	// Serve has stopped every queue and completed what was in flight: make

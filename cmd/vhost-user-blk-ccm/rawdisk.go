@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -41,7 +42,17 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 		f.Close()
 		return nil, err
 	}
-	n := uint64(st.Size()) / uint64(sectorSize)
+	if !st.Mode().IsRegular() && st.Mode().Type() != os.ModeDevice {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file or block device", path)
+	}
+	// Seek to the end sizes block devices too, whose Stat size is 0.
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	n := uint64(size) / uint64(sectorSize)
 	if n == 0 {
 		f.Close()
 		return nil, fmt.Errorf("%s holds no whole sector", path)

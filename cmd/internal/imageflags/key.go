@@ -59,11 +59,16 @@ func ReadKeyFile(path string, warnf func(format string, args ...any)) ([]byte, e
 	if len(data) > maxKeyFile {
 		return nil, fmt.Errorf("key file %s is larger than %d bytes: not a key", path, maxKeyFile)
 	}
-	if k, err := DecodeHexKey(string(data)); err == nil && IsKeyLen(len(k)) {
+	// Text that is valid hex is a hex key, whatever its length: a short
+	// hex key must not pass as raw bytes that happen to be 16 or 24
+	// characters long.
+	k, err := DecodeHexKey(string(data))
+	switch {
+	case err == nil && IsKeyLen(len(k)):
 		return k, nil
-	}
-	if IsKeyLen(len(data)) {
+	case err != nil && IsKeyLen(len(data)):
 		return append([]byte(nil), data...), nil
 	}
+	clear(k)
 	return nil, fmt.Errorf("key file %s holds neither hex text of a 16, 24 or 32-byte key nor 16, 24 or 32 raw bytes (%d bytes)", path, len(data))
 }
