@@ -138,16 +138,19 @@ func (b *BlockDevice) WriteConfig(offset uint32, data []byte) error {
 }
 
 // ServeQueue serves queue index until kick.Wait returns an error: it pops
-// requests, runs them on a pool of worker goroutines, completes each popped
-// request exactly once and notifies call as the driver asks. It handles what
-// is already available before it first waits. When kick is closed it stops
-// popping, waits for the requests in flight, publishes their completions
-// and returns nil. If the driver breaks the queue (see Queue.Pop) or guest
-// memory faults, it stops popping, completes what it can, logs the error
-// and, once kick is closed, returns it. A panic on the queue or in a worker
-// breaks the queue the same way (ErrPanic) instead of escaping. ServeQueue
-// returns only once its workers have stopped touching guest memory. q must
-// not be used by anyone else until ServeQueue returns.
+// requests, runs them on the disk, completes each popped request exactly
+// once and notifies call as the driver asks. It runs on the caller's
+// goroutine, which also waits for the kicks and runs the disk calls itself
+// while they are fast; when they are slow, requests that arrive together go
+// to a small pool of worker goroutines so that they overlap on the disk. It
+// handles what is already available before it first waits. When kick is
+// closed it stops popping, waits for the requests in flight, publishes their
+// completions and returns nil. If the driver breaks the queue (see
+// Queue.Pop) or guest memory faults, it stops popping, completes what it
+// can, logs the error and, once kick is closed, returns it. A panic on the
+// queue or in a worker breaks the queue the same way (ErrPanic) instead of
+// escaping. ServeQueue returns only once its workers have stopped touching
+// guest memory. q must not be used by anyone else until ServeQueue returns.
 func (b *BlockDevice) ServeQueue(index int, q *Queue, kick Kick, call Notifier) error {
 	if q == nil || kick == nil || call == nil || q.Size() > b.opts.QueueSize {
 		return fmt.Errorf("%w: queue %d: missing queue, kick or call, or size above %d", ErrBadOptions, index, b.opts.QueueSize)

@@ -6,40 +6,88 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/golang/glog"
 )
 
-// blkRequest is one request slot of a queue: popped by the queue
-// goroutine, executed by a worker, completed by the queue goroutine.
+// blkRequest is the state of one popped request. It lives in the slot of
+// its head, which is in flight at most once: the queue goroutine fills it
+// when it pops the head, and whoever completes the request stops touching
+// it once PushUsed has returned the head.
 type blkRequest struct {
 	chain  Chain
 	req    Request
-	status uint8 // status the worker wrote
-	err    error // the worker's error, for the log
-	fault  error // the worker recovered a panic: ErrFault or ErrPanic
+	status uint8 // the status the disk call produced
+	err    error // the disk call's error, for the log
+	fault  error // a panic recovered during the disk call: ErrFault or ErrPanic
 }
 
-// queueServer is the state of one ServeQueue call. Everything but the work
-// and done channels belongs to the queue goroutine.
+// queueServer is the state of one ServeQueue call.
+//
+// The queue goroutine waits for kicks, pops requests, parses them and runs
+// their disk calls itself, one after the other, publishing and notifying
+// once per batch: on a fast disk one wake-up serves a whole batch and no
+// request changes threads. Once disk calls are slow (see slowRequest), a
+// request that has company (more popped behind it, or others already with
+// the workers) goes to a small pool of worker goroutines instead, so that
+// the requests of one queue overlap on the disk. A worker completes its own
+// request: PushUsed, PublishUsed and the notification decision run under mu,
+// which makes whoever holds mu the used ring's single writer (see Queue).
+//
+// Memory ordering: a used element is written with plain stores under mu,
+// possibly by another goroutine than the one that publishes it. Unlocking
+// mu orders those stores before the next holder's atomic store of
+// used.idx, and amd64 makes stores visible to other CPUs in one global
+// order, so a driver that sees the new index sees the element.
 type queueServer struct {
 	b     *BlockDevice
 	index int
 	q     *Queue
 	call  Notifier
-	log   *rateLog
 
-	work chan *blkRequest // to the workers; capacity limit, never blocks
-	done chan *blkRequest // from the workers; capacity limit, never blocks
+	// The queue goroutine's own.
+	slots   []*blkRequest // by head
+	batch   []*blkRequest // popped in this pass
+	scratch Chain         // where Pop builds the chain before it goes to its slot
+	x       xfer          // for the disk calls run inline
+	work    chan *blkRequest
+	workers sync.WaitGroup
 
-	free     []*blkRequest // request slots to reuse
-	inflight int           // popped and not yet completed
-	limit    int           // most requests in flight: the queue size
-	broken   error
+	busy atomic.Int32 // requests handed to workers and not yet completed
+	cost atomic.Int64 // moving average of a disk call's duration, in ns
+
+	mu sync.Mutex
+	// +checklocks:mu
+	log *rateLog
+	// broken is the first error that made the queue unusable.
+	// +checklocks:mu
+	broken error
+	// dead means the used ring may be half written (a panic interrupted
+	// the queue goroutine or a completion): it is left alone from then on.
+	// +checklocks:mu
+	dead bool
 }
 
-// maxWorkers bounds the I/O goroutines of one queue.
-const maxWorkers = 8
+// Tuning of the data path.
+const (
+	// maxWorkers bounds the I/O goroutines of one queue.
+	maxWorkers = 8
+	// maxBatch bounds the requests popped before their completions are
+	// published, so that the driver sees completions while a long burst
+	// is still being served.
+	maxBatch = 32
+	// slowRequest is the average disk call duration from which requests
+	// are spread over the workers. Below it, the thread switches a hand-off
+	// costs (several µs each) outweigh what overlapping gains. The average
+	// starts above it, so a queue overlaps its requests until it has
+	// measured that its disk is fast.
+	slowRequest = 100 * time.Microsecond
+	// costShift sets the weight of a new sample in the moving average:
+	// 1/2^costShift.
+	costShift = 3
+)
 
 // serve runs queue index on the calling goroutine; see ServeQueue.
 func serve(b *BlockDevice, index int, q *Queue, kick Kick, call Notifier) error {
@@ -49,113 +97,97 @@ func serve(b *BlockDevice, index int, q *Queue, kick Kick, call Notifier) error 
 		q:     q,
 		call:  call,
 		log:   newRateLog(fmt.Sprintf("dev=%s q=%d", b.opts.Name, index)),
-		limit: int(q.Size()),
+		slots: make([]*blkRequest, q.Size()),
+		batch: make([]*blkRequest, 0, min(maxBatch, int(q.Size()))),
 	}
-	s.work = make(chan *blkRequest, s.limit)
-	s.done = make(chan *blkRequest, s.limit)
-
-	kicks := make(chan struct{}, 1)
-	stopped := make(chan struct{})
-	var kicker sync.WaitGroup
-	kicker.Add(1)
-	go func() {
-		defer kicker.Done()
-		defer close(stopped)
-		for kick.Wait() == nil {
-			select {
-			case kicks <- struct{}{}:
-			default: // a kick is already pending
-			}
-		}
-	}()
-
-	var workers sync.WaitGroup
-	for range max(1, min(s.limit/2, maxWorkers)) {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			w := worker{s: s}
-			w.run()
-		}()
-	}
-
-	// Deferred, so that nothing can unwind this call while a worker still
-	// touches guest memory: the caller may unmap it once serve returns.
-	defer func() {
-		close(s.work)
-		workers.Wait()
-		kicker.Wait() // returns once kick is closed
-		if glog.V(1) {
-			glog.Infof("dev=%s q=%d: stopped at avail %d", b.opts.Name, index, q.NextAvail())
-		}
-	}()
+	s.cost.Store(int64(slowRequest) + 1)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	if glog.V(1) {
 		glog.Infof("dev=%s q=%d: serving, size %d", b.opts.Name, index, q.Size())
 	}
-	return s.run(kicks, stopped)
+	// Deferred, so that nothing unwinds this call while a worker still
+	// touches guest memory: the caller may unmap it once serve returns.
+	defer s.stopWorkers()
+	s.guard(s.drain)
+	for kick.Wait() == nil {
+		s.guard(s.drain)
+	}
+	if glog.V(1) {
+		glog.Infof("dev=%s q=%d: stopped at avail %d", b.opts.Name, index, q.NextAvail())
+	}
+	s.stopWorkers()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken
 }
 
-// run is the queue loop: pop, dispatch, complete, publish, notify, wait.
-func (s *queueServer) run(kicks, stopped <-chan struct{}) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+// guard runs f on the queue goroutine. A panic (a fault on guest memory or
+// a bug) breaks the queue and leaves the used ring alone: the queue state
+// may be half updated, so the requests in flight are not completed.
+func (s *queueServer) guard(f func()) {
 	defer func() {
 		if x := recover(); x != nil {
-			// The requests in flight are not completed: the queue state
-			// may be half updated, so the used ring is left alone.
-			s.breakQueue(s.recovered(x))
-			err = s.broken
+			s.fail(x)
 		}
 	}()
-	stopping := false
-	for {
-		if s.broken == nil && !stopping {
-			s.fill()
-		}
-		s.publish()
-		if s.inflight == 0 && (stopping || s.broken != nil) {
-			return s.broken
-		}
-		if s.broken == nil && !stopping && s.inflight < s.limit {
+	f()
+}
+
+// drain serves what the driver has made available, until the ring is empty
+// with notifications enabled or the queue is broken.
+func (s *queueServer) drain() {
+	for !s.isBroken() {
+		if !s.popBatch() {
+			// Re-enable notifications and re-check: a chain made
+			// available meanwhile is either seen here or kicked.
 			more, err := s.q.EnableNotify()
 			if err != nil {
 				s.breakQueue(err)
-				continue
+				return
 			}
-			if more {
-				continue
+			if !more {
+				return
 			}
+			continue
 		}
-		select {
-		case r := <-s.done:
-			s.finish(r)
-			s.drainDone()
-		case <-kicks:
-		case <-stopped:
-			stopping, stopped = true, nil
+		for i, r := range s.batch {
+			s.start(r, len(s.batch)-1-i)
 		}
+		s.publish()
 	}
 }
 
-// fill pops and starts requests while there are free slots.
-func (s *queueServer) fill() {
-	for s.inflight < s.limit {
-		r := s.get()
-		ok, err := s.q.Pop(&r.chain)
-		if err != nil || !ok {
-			s.put(r)
-			if err != nil {
-				s.breakQueue(err)
-			}
-			return
+// popBatch pops up to maxBatch requests into s.batch and reports whether
+// it popped any. A driver error breaks the queue; what was popped before
+// it is still served.
+func (s *queueServer) popBatch() bool {
+	s.batch = s.batch[:0]
+	for len(s.batch) < cap(s.batch) {
+		ok, err := s.q.Pop(&s.scratch)
+		if err != nil {
+			s.breakQueue(err)
+			break
 		}
-		s.inflight++
-		s.start(r)
+		if !ok {
+			break
+		}
+		head := s.scratch.Head()
+		r := s.slots[head]
+		if r == nil {
+			r = new(blkRequest)
+			s.slots[head] = r
+		}
+		r.chain = s.scratch
+		r.err, r.fault = nil, nil
+		s.batch = append(s.batch, r)
 	}
+	return len(s.batch) > 0
 }
 
-// start parses a popped request and either completes it at once or hands
-// it to a worker.
-func (s *queueServer) start(r *blkRequest) {
+// start parses a popped request and completes it at once (malformed,
+// refused, GET_ID), runs its disk call inline, or hands it to a worker.
+// behind is the number of requests popped after it in this batch.
+func (s *queueServer) start(r *blkRequest, behind int) {
 	if err := ParseRequest(&r.chain, s.b.limits, &r.req); err != nil {
 		s.reject(r, err)
 		return
@@ -164,39 +196,77 @@ func (s *queueServer) start(r *blkRequest) {
 	case BlkTGetID:
 		scatter(r.req.data, s.b.serial[:])
 		r.req.setStatus(BlkSOK)
-		s.complete(r, BlkSOK)
+		r.status = BlkSOK
+		s.complete(r)
+		return
 	case BlkTOut:
 		if s.b.readOnly {
 			s.reject(r, r.req.errorf(ErrReadOnly, r.req.DataLen))
 			return
 		}
-		s.work <- r
-	default:
-		s.work <- r
 	}
+	if s.cost.Load() > int64(slowRequest) && (behind > 0 || s.busy.Load() > 0) {
+		s.offload(r)
+		return
+	}
+	s.execute(&s.x, r)
+	s.complete(r)
 }
 
 // reject completes a request that failed before reaching the disk.
 func (s *queueServer) reject(r *blkRequest, err error) {
-	s.log.warningf("request rejected: %v", err)
-	if !r.req.HasStatus() {
-		s.complete(r, BlkSIOErr)
-		return
+	r.err, r.status = err, BlkSIOErr
+	if r.req.HasStatus() {
+		r.status = BlkStatus(err)
+		r.req.setStatus(r.status)
 	}
-	st := BlkStatus(err)
-	r.req.setStatus(st)
-	s.complete(r, st)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log.warningf("request rejected: %v", err)
+	s.pushLocked(r)
 }
 
-// finish completes a request a worker executed.
-func (s *queueServer) finish(r *blkRequest) {
+// execute runs the disk call of r with x and writes its status byte. A
+// panic is recovered into r.fault.
+func (s *queueServer) execute(x *xfer, r *blkRequest) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.fault = s.recovered(p)
+		}
+	}()
+	t := time.Now()
+	r.err = s.do(x, &r.req)
+	s.account(time.Since(t))
+	r.status = BlkStatus(r.err)
+	r.req.setStatus(r.status)
+}
+
+// account adds the duration of one disk call to the moving average. Queue
+// goroutine and workers update it without a lock: a lost sample is
+// harmless.
+func (s *queueServer) account(d time.Duration) {
+	c := s.cost.Load()
+	s.cost.Store(c + (int64(d)-c)>>costShift)
+}
+
+// complete pushes the used element of a request whose disk call ran (or
+// was skipped); it becomes visible at the next publish.
+func (s *queueServer) complete(r *blkRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishLocked(r)
+}
+
+// finishLocked handles what the disk call of r left (a fault, an error for
+// the log) and pushes r's used element.
+//
+// +checklocks:s.mu
+func (s *queueServer) finishLocked(r *blkRequest) {
 	if r.fault != nil {
-		s.breakQueue(r.fault)
+		s.breakLocked(r.fault)
 		if errors.Is(r.fault, ErrFault) {
 			// Guest memory vanished under the request, its status byte
 			// perhaps with it: the request is not completed.
-			s.inflight--
-			s.put(r)
 			return
 		}
 		// A bug, not the guest: the status byte is still writable.
@@ -208,43 +278,76 @@ func (s *queueServer) finish(r *blkRequest) {
 	} else if glog.V(2) {
 		glog.Infof("dev=%s q=%d: %s sector %d, %d bytes: ok", s.b.opts.Name, s.index, blkTypeName(r.req.Type), r.req.Sector, r.req.DataLen)
 	}
-	s.complete(r, r.status)
+	s.pushLocked(r)
 }
 
-// drainDone finishes every completion already waiting.
-func (s *queueServer) drainDone() {
-	for {
-		select {
-		case r := <-s.done:
-			s.finish(r)
-		default:
-			return
-		}
+// pushLocked writes the used element of r, whose status is r.status. It is
+// the last use of r: once its head is pushed the queue goroutine may pop
+// it again.
+//
+// +checklocks:s.mu
+func (s *queueServer) pushLocked(r *blkRequest) {
+	if s.dead {
+		return
+	}
+	if err := s.q.PushUsed(r.chain.Head(), r.req.usedLen(r.status)); err != nil {
+		s.breakLocked(err)
 	}
 }
 
-// complete pushes the used element of r (status st decides its length) and
-// frees its slot.
-func (s *queueServer) complete(r *blkRequest, st uint8) {
-	if err := s.q.PushUsed(r.chain.Head(), r.req.usedLen(st)); err != nil {
-		s.breakQueue(err)
-	}
-	s.inflight--
-	s.put(r)
-}
-
-// publish makes completions visible and notifies the driver if it asked.
+// publish makes the pushed completions visible and notifies the driver if
+// it asked.
 func (s *queueServer) publish() {
-	s.q.PublishUsed()
-	if s.q.NeedsNotify() {
-		if err := s.call.Notify(); err != nil {
-			s.log.warningf("notify: %v", err)
-		}
+	if s.publishUsed() {
+		s.notify()
 	}
+}
+
+// publishUsed publishes the used index and reports whether the driver
+// wants a notification.
+func (s *queueServer) publishUsed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return false
+	}
+	s.q.PublishUsed()
+	return s.q.NeedsNotify()
+}
+
+// notify signals the driver. It runs outside mu: the decision was taken
+// under it, and signals may reach the driver in any order.
+func (s *queueServer) notify() {
+	if err := s.call.Notify(); err != nil {
+		s.warningf("notify: %v", err)
+	}
+}
+
+// warningf logs a rate-limited warning.
+func (s *queueServer) warningf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log.warningf(format, args...)
+}
+
+// isBroken reports whether the queue is broken.
+func (s *queueServer) isBroken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken != nil
 }
 
 // breakQueue latches the first error that makes the queue unusable.
 func (s *queueServer) breakQueue(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.breakLocked(err)
+}
+
+// breakLocked is breakQueue with mu held.
+//
+// +checklocks:s.mu
+func (s *queueServer) breakLocked(err error) {
 	if s.broken != nil {
 		return
 	}
@@ -252,11 +355,21 @@ func (s *queueServer) breakQueue(err error) {
 	glog.Errorf("dev=%s q=%d: %v", s.b.opts.Name, s.index, s.broken)
 }
 
-// recovered turns a panic recovered on the queue goroutine or a worker
-// into the error that breaks the queue: ErrFault for a fault on guest
-// memory (runtime/debug.SetPanicOnFault is on), ErrPanic with the stack
-// logged for anything else, which is a bug. Either way the daemon's other
-// queues and sessions keep running.
+// fail breaks the queue after a panic outside a disk call, which may have
+// interrupted an update of the used ring: the ring is left alone from then
+// on.
+func (s *queueServer) fail(x any) {
+	err := s.recovered(x)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead = true
+	s.breakLocked(err)
+}
+
+// recovered turns a recovered panic into the error that breaks the queue:
+// ErrFault for a fault on guest memory (runtime/debug.SetPanicOnFault is
+// on), ErrPanic with the stack logged for anything else, which is a bug.
+// Either way the daemon's other queues and sessions keep running.
 func (s *queueServer) recovered(x any) error {
 	if e, ok := x.(runtime.Error); ok {
 		if _, isFault := x.(interface{ Addr() uintptr }); isFault {
@@ -265,22 +378,6 @@ func (s *queueServer) recovered(x any) error {
 	}
 	glog.Errorf("dev=%s q=%d: panic: %v\n%s", s.b.opts.Name, s.index, x, debug.Stack())
 	return fmt.Errorf("%w: %v", ErrPanic, x)
-}
-
-// get returns a free request slot.
-func (s *queueServer) get() *blkRequest {
-	if n := len(s.free); n > 0 {
-		r := s.free[n-1]
-		s.free = s.free[:n-1]
-		return r
-	}
-	return new(blkRequest)
-}
-
-// put returns a request slot for reuse.
-func (s *queueServer) put(r *blkRequest) {
-	r.err, r.fault = nil, nil
-	s.free = append(s.free, r)
 }
 
 // blkTypeName names a request type for log lines.

@@ -2,42 +2,81 @@ package virtio
 
 import "runtime/debug"
 
-// worker executes requests on the disk.
-type worker struct {
-	s *queueServer
-	x xfer
+// offload hands r to a worker, starting the pool on first use. The work
+// channel holds a queue's worth of requests, more than can be in flight,
+// so the send never blocks.
+func (s *queueServer) offload(r *blkRequest) {
+	if s.work == nil {
+		s.work = make(chan *blkRequest, s.q.Size())
+		for range max(1, min(int(s.q.Size())/2, maxWorkers)) {
+			s.workers.Add(1)
+			go s.worker(s.work)
+		}
+	}
+	s.busy.Add(1)
+	s.work <- r
 }
 
-// run executes requests until the work channel is closed.
-func (w *worker) run() {
+// stopWorkers lets the workers finish the requests handed to them and
+// waits until they have stopped. It is idempotent.
+func (s *queueServer) stopWorkers() {
+	if s.work != nil {
+		close(s.work)
+		s.work = nil
+	}
+	s.workers.Wait()
+}
+
+// worker runs requests until work is closed. Each request is completed by
+// the worker itself: its used element is pushed and published under mu,
+// and the driver notified if it asked.
+func (s *queueServer) worker(work <-chan *blkRequest) {
+	defer s.workers.Done()
 	debug.SetPanicOnFault(true) // guest memory may be unmapped under us
-	for r := range w.s.work {
-		w.execute(r)
-		w.s.done <- r
+	var x xfer
+	for r := range work {
+		s.serveOne(&x, r)
 	}
 }
 
-// execute runs r on the disk and writes its status byte.
-func (w *worker) execute(r *blkRequest) {
+// serveOne runs and completes one request on a worker. A panic outside the
+// disk call (a fault on the used ring, a bug) breaks the queue like one on
+// the queue goroutine.
+func (s *queueServer) serveOne(x *xfer, r *blkRequest) {
+	defer s.busy.Add(-1)
 	defer func() {
-		if x := recover(); x != nil {
-			r.fault = w.s.recovered(x)
+		if p := recover(); p != nil {
+			s.fail(p)
 		}
 	}()
-	r.err = w.do(&r.req)
-	r.status = BlkStatus(r.err)
-	r.req.setStatus(r.status)
+	s.execute(x, r)
+	if s.completePublish(r) {
+		s.notify()
+	}
 }
 
-// do performs an IN, OUT or FLUSH request.
-func (w *worker) do(r *Request) error {
-	b := w.s.b
+// completePublish pushes and publishes r's used element and reports
+// whether the driver wants a notification.
+func (s *queueServer) completePublish(r *blkRequest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishLocked(r)
+	if s.dead {
+		return false
+	}
+	s.q.PublishUsed()
+	return s.q.NeedsNotify()
+}
+
+// do performs an IN, OUT or FLUSH request with x.
+func (s *queueServer) do(x *xfer, r *Request) error {
+	b := s.b
 	start := r.Sector / uint64(b.sectorSz/BlkSectorSize)
 	switch r.Type {
 	case BlkTIn:
-		return w.x.transfer(b.disk, false, start, r.data, b.sectorSz)
+		return x.transfer(b.disk, false, start, r.data, b.sectorSz)
 	case BlkTOut:
-		if err := w.x.transfer(b.disk, true, start, r.data, b.sectorSz); err != nil {
+		if err := x.transfer(b.disk, true, start, r.data, b.sectorSz); err != nil {
 			return err
 		}
 		if !b.writeback.Load() {

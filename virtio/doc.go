@@ -39,11 +39,15 @@
 //
 // # Concurrency
 //
-// Memory is immutable and safe for concurrent use. A Queue is owned by one
-// goroutine: BlockDevice.ServeQueue runs on the caller's goroutine, is the
-// only writer of that queue's used ring, and hands disk I/O to a small pool of
-// worker goroutines it owns; completions come back to it. Different queues of
-// one BlockDevice run in parallel on the same Disk.
+// Memory is immutable and safe for concurrent use. BlockDevice.ServeQueue
+// runs on the caller's goroutine, which waits for kicks, owns the available
+// side of the queue and runs fast disk calls inline, publishing the used
+// ring once per batch: about one thread wake-up per batch, as in a
+// single-threaded event loop. When disk calls are slow, requests that arrive
+// together go to a small worker pool it owns, and workers complete their own
+// requests under the queue's completion lock, so the used ring keeps one
+// writer at a time. Different queues of one BlockDevice run in parallel on
+// the same Disk.
 //
 // # Memory ordering
 //

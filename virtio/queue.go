@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 )
 
 // Ring layout (virtio 1.2 section 2.7): the available ring is flags, idx,
@@ -28,10 +29,15 @@ type QueueConfig struct {
 	NextAvail uint16
 }
 
-// Queue is the device side of one split virtqueue. It is not safe for
-// concurrent use: one goroutine owns it and is the only writer of its used
-// ring. See the package documentation for the memory ordering of ring
-// accesses.
+// Queue is the device side of one split virtqueue. Its methods fall on two
+// sides. The available side (Pop, EnableNotify, NextAvail) belongs to one
+// goroutine, the popper. The used side (PushUsed, PublishUsed, NeedsNotify)
+// has one writer at a time: its callers serialize those calls, for example
+// with a mutex, so the used ring keeps one logical writer while completions
+// come from several goroutines. The two sides may run concurrently: they
+// share only the bitmap of heads in flight, which is updated atomically, so a
+// head pushed by one goroutine can be popped again by the popper. See the
+// package documentation for the memory ordering of ring accesses.
 type Queue struct {
 	mem      *Memory
 	size     uint16
@@ -43,8 +49,11 @@ type Queue struct {
 	availOff int    // offset of the available ring in avail (0 or 2)
 	used     []byte // used ring, widened to 4-aligned words
 
+	// Available side: the popper's.
 	nextAvail uint16 // next available ring entry to pop
 	availIdx  uint16 // last avail.idx read
+
+	// Used side: one writer at a time.
 	nextUsed  uint16 // next used ring entry to fill
 	published uint16 // used.idx last stored
 	usedFlags uint16 // shadow of used.flags (the device is its only writer)
@@ -52,7 +61,12 @@ type Queue struct {
 	signalled      uint16 // used.idx at the last notification decision
 	signalledValid bool
 
-	inFlight []uint64 // bitmap of heads popped and not yet pushed
+	// inFlight is the bitmap of heads popped and not yet pushed, set by Pop
+	// and cleared by PushUsed with atomic operations. Clearing a bit
+	// happens before the popper sees it clear, so whatever the completer
+	// did with the request before PushUsed happens before its head is
+	// popped again.
+	inFlight []atomic.Uint64
 }
 
 // NewQueue checks cfg against mem and returns the queue. Each ring must lie
@@ -87,7 +101,7 @@ func NewQueue(mem *Memory, cfg QueueConfig) (*Queue, error) {
 	q.signalled = q.nextUsed
 	q.nextAvail = cfg.NextAvail
 	q.availIdx = cfg.NextAvail
-	q.inFlight = make([]uint64, (n+63)/64)
+	q.inFlight = make([]atomic.Uint64, (n+63)/64)
 	return q, nil
 }
 
@@ -144,10 +158,11 @@ func (q *Queue) Pop(c *Chain) (bool, error) {
 	if head >= q.size {
 		return false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadIndex, head, q.nextAvail)
 	}
-	if q.inFlight[head/64]&(1<<(head%64)) != 0 {
+	w, bit := &q.inFlight[head/64], uint64(1)<<(head%64)
+	if w.Load()&bit != 0 {
 		return false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadInFlight, head, q.nextAvail)
 	}
-	q.inFlight[head/64] |= 1 << (head % 64)
+	w.Or(bit)
 	q.nextAvail++
 	*c = Chain{
 		mem:       q.mem,
@@ -165,14 +180,20 @@ func (q *Queue) Pop(c *Chain) (bool, error) {
 // device wrote into the chain). It becomes visible to the driver at the
 // next PublishUsed.
 func (q *Queue) PushUsed(head uint16, n uint32) error {
-	if head >= q.size || q.inFlight[head/64]&(1<<(head%64)) == 0 {
+	if head >= q.size {
 		return fmt.Errorf("%w: head %d", ErrNotInFlight, head)
 	}
-	q.inFlight[head/64] &^= 1 << (head % 64)
+	w, bit := &q.inFlight[head/64], uint64(1)<<(head%64)
+	if w.Load()&bit == 0 {
+		return fmt.Errorf("%w: head %d", ErrNotInFlight, head)
+	}
 	off := 4 + usedElemSize*int(q.nextUsed&(q.size-1))
 	binary.LittleEndian.PutUint32(q.used[off:], uint32(head))
 	binary.LittleEndian.PutUint32(q.used[off+4:], n)
 	q.nextUsed++
+	// Last: once the bit is clear the popper may pop head again and reuse
+	// whatever the caller keeps for it.
+	w.And(^bit)
 	return nil
 }
 

@@ -8,8 +8,8 @@ import (
 )
 
 // rateLog writes at most one warning per second and counts the ones it
-// drops, so a misbehaving guest cannot flood the log. It is used by one
-// goroutine.
+// drops, so a misbehaving guest cannot flood the log. It is not safe for
+// concurrent use: a queue uses it under its completion lock.
 type rateLog struct {
 	prefix     string
 	every      time.Duration

@@ -390,6 +390,29 @@ func TestServeQueueDepth(t *testing.T) {
 	}
 }
 
+// TestServeOverlapsAfterSlowdown serves requests on a fast disk, which the
+// queue runs inline, then slows the disk down: the requests of the next
+// burst must overlap on the disk again.
+func TestServeOverlapsAfterSlowdown(t *testing.T) {
+	const n = 32
+	disk := virtiotest.NewMemDisk(512, 1024)
+	h := startDevice(t, disk, testOpts, true)
+	heads := prepare(h, n, 4096)
+	for range 8 {
+		batch(t, h, heads)
+	}
+	disk.SetDelay(20 * time.Millisecond)
+	start := time.Now()
+	batch(t, h, heads)
+	elapsed := time.Since(start)
+	if got := disk.MaxInFlight(); got < 4 {
+		t.Fatalf("at most %d disk calls overlapped, want at least 4", got)
+	}
+	if serial := time.Duration(n) * 20 * time.Millisecond; elapsed > serial/2 {
+		t.Fatalf("%d requests on the slowed disk took %v, serial execution takes %v", n, elapsed, serial)
+	}
+}
+
 // TestServeStopDrains closes the kick while requests are in flight:
 // ServeQueue completes them all before it returns.
 func TestServeStopDrains(t *testing.T) {
