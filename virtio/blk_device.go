@@ -180,12 +180,13 @@ func (b *BlockDevice) release(index int) {
 	b.serving[index] = false
 }
 
-// flush makes the completed writes durable. Once a flush has failed, every
+// Flush makes the completed writes durable, as a FLUSH request does; the
+// daemon calls it on its way out. Once a flush has failed, every
 // later one fails too: Linux reports a writeback error to one fdatasync
 // only and may have dropped the pages it could not write, so a later
 // success would vouch for data that is lost (QEMU's file-posix latches the
 // same way). The latch holds for the device's lifetime.
-func (b *BlockDevice) flush() error {
+func (b *BlockDevice) Flush() error {
 	if p := b.flushErr.Load(); p != nil {
 		return *p
 	}

@@ -80,10 +80,10 @@ func (s *queueServer) do(x *xfer, r *Request) error {
 			return err
 		}
 		if !b.writeback.Load() {
-			return b.flush()
+			return b.Flush()
 		}
 		return nil
 	default:
-		return b.flush()
+		return b.Flush()
 	}
 }

@@ -69,6 +69,7 @@ func parseFlags() *options {
 }
 
 func main() {
+	tuneRuntime()
 	o := parseFlags()
 	defer glog.Flush()
 	if o.printCapabilities {
@@ -130,8 +131,9 @@ func run(o *options) error {
 	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{Name: name})
 	serveErr := srv.Serve(ctx, l)
 	// Serve has stopped every queue and completed what was in flight: make
-	// the writes it acknowledged durable before exiting.
-	flushErr := disk.Flush()
+	// the writes it acknowledged durable before exiting. The device's flush
+	// remembers an earlier failed one, which must not pass as success now.
+	flushErr := dev.Flush()
 	closeErr := disk.Close()
 	switch {
 	case serveErr != nil && ctx.Err() == nil:
