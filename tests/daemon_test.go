@@ -47,14 +47,6 @@ func startDaemon(t *testing.T, sock string, args []string) *vmtest.Backend {
 	return d
 }
 
-// stopDaemon stops the daemon with SIGTERM; it must exit with status 0.
-func stopDaemon(t *testing.T, d *vmtest.Backend) {
-	t.Helper()
-	if err := d.Stop(); err != nil {
-		t.Errorf("daemon did not exit cleanly on SIGTERM: %v", err)
-	}
-}
-
 // TestDaemonReadAll serves each upstream reference image and checks that the
 // guest reads exactly its plaintext.
 func TestDaemonReadAll(t *testing.T) {
@@ -64,8 +56,7 @@ func TestDaemonReadAll(t *testing.T) {
 		t.Run(ref.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			img := filepath.Join(dir, "enc.img")
-			copyFile(t, ref.encPath(t), img)
+			img := copyFile(t, ref.encPath(t), dir, "enc.img")
 			sock := socketPath(t)
 			d := startDaemon(t, sock, daemonArgs(t, dir, sock, img, ref))
 			m := runGuest(t, env, initrd, d, "readall", nil)
@@ -73,7 +64,7 @@ func TestDaemonReadAll(t *testing.T) {
 			checkField(t, m, "size", strconv.FormatUint(ref.plainSize, 10))
 			checkField(t, m, "sector", "512")
 			checkField(t, m, "ro", "0")
-			stopDaemon(t, d)
+			stopBackend(t, d)
 		})
 	}
 }
@@ -87,8 +78,7 @@ func TestDaemonWrite(t *testing.T) {
 	env, initrd := vmEnv(t)
 	ref := refImages[0]
 	dir := t.TempDir()
-	img := filepath.Join(dir, "enc.img")
-	copyFile(t, ref.encPath(t), img)
+	img := copyFile(t, ref.encPath(t), dir, "enc.img")
 	sock := socketPath(t)
 	d := startDaemon(t, sock, daemonArgs(t, dir, sock, img, ref))
 
@@ -101,7 +91,7 @@ func TestDaemonWrite(t *testing.T) {
 
 	m = runGuest(t, env, initrd, d, "readall", nil)
 	checkField(t, m, "sha256", wantSHA)
-	stopDaemon(t, d)
+	stopBackend(t, d)
 
 	plain := filepath.Join(dir, "dec.img")
 	opensslDecrypt(t, dir, ref, img, plain)
@@ -142,8 +132,7 @@ func TestDaemonReadOnly(t *testing.T) {
 	env, initrd := vmEnv(t)
 	ref := refImages[0]
 	dir := t.TempDir()
-	img := filepath.Join(dir, "enc.img")
-	copyFile(t, ref.encPath(t), img)
+	img := copyFile(t, ref.encPath(t), dir, "enc.img")
 	before := fileSHA256(t, img)
 	sock := socketPath(t)
 	d := startDaemon(t, sock, daemonArgs(t, dir, sock, img, ref, "--read-only"))
@@ -153,7 +142,7 @@ func TestDaemonReadOnly(t *testing.T) {
 		t.Errorf("guest: neither open nor write of the read-only disk failed: %s", m.Line)
 	}
 	checkField(t, m, "sha256", ref.plainSHA)
-	stopDaemon(t, d)
+	stopBackend(t, d)
 	if after := fileSHA256(t, img); after != before {
 		t.Errorf("read-only image changed: sha256 %s, was %s", after, before)
 	}
@@ -167,14 +156,13 @@ func TestDaemonTampered(t *testing.T) {
 	env, initrd := vmEnv(t)
 	ref := refImages[0]
 	dir := t.TempDir()
-	img := filepath.Join(dir, "tampered.img")
-	copyFile(t, testdata(t, tamperedImage), img)
+	img := copyFile(t, testdata(t, tamperedImage), dir, "tampered.img")
 	sock := socketPath(t)
 	d := startDaemon(t, sock, daemonArgs(t, dir, sock, img, ref))
 	m := runGuest(t, env, initrd, d, "sectorscan", nil)
 	checkField(t, m, "eio", strconv.Itoa(tamperedSector))
 	checkField(t, m, "sha256", zeroedSHA256(t, ref.plainPath(t), tamperedSector))
-	stopDaemon(t, d)
+	stopBackend(t, d)
 }
 
 // TestDaemonRawFormat serves a plaintext image with --format raw, the data
@@ -184,13 +172,12 @@ func TestDaemonRawFormat(t *testing.T) {
 	env, initrd := vmEnv(t)
 	ref := refImages[0]
 	dir := t.TempDir()
-	img := filepath.Join(dir, "plain.img")
-	copyFile(t, ref.plainPath(t), img)
+	img := copyFile(t, ref.plainPath(t), dir, "plain.img")
 	sock := socketPath(t)
 	d := startDaemon(t, sock, []string{daemonBinary(t), "--socket-path", sock, "--blk-file", img,
 		"--format", "raw", "--num-queues", "1", "--logtostderr"})
 	m := runGuest(t, env, initrd, d, "readall", nil)
 	checkField(t, m, "sha256", ref.plainSHA)
 	checkField(t, m, "size", strconv.FormatUint(ref.plainSize, 10))
-	stopDaemon(t, d)
+	stopBackend(t, d)
 }

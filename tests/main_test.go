@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -56,25 +57,27 @@ func vmEnv(t *testing.T) (*vmtest.Env, string) {
 	return env, initramfs
 }
 
-var (
-	daemonOnce sync.Once
-	daemonBin  string
-	daemonErr  error
-)
+// goBinary returns a function that builds the command pkg into buildDir as
+// name on its first call and returns the binary's path; a failed build
+// fails the test.
+func goBinary(pkg, name string) func(t *testing.T) string {
+	build := sync.OnceValues(func() (string, error) {
+		bin := filepath.Join(buildDir, name)
+		return bin, vmtest.GoBuild(pkg, bin)
+	})
+	return func(t *testing.T) string {
+		t.Helper()
+		bin, err := build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+}
 
 // daemonBinary returns the path of cmd/vhost-user-blk-ccm, built on first
 // use.
-func daemonBinary(t *testing.T) string {
-	t.Helper()
-	daemonOnce.Do(func() {
-		daemonBin = filepath.Join(buildDir, "vhost-user-blk-ccm")
-		daemonErr = vmtest.GoBuild("./cmd/vhost-user-blk-ccm", daemonBin)
-	})
-	if daemonErr != nil {
-		t.Fatal(daemonErr)
-	}
-	return daemonBin
-}
+var daemonBinary = goBinary("./cmd/vhost-user-blk-ccm", "vhost-user-blk-ccm")
 
 // vmTimeout bounds one test with one or two VM boots; a TCG boot takes a few
 // seconds on an idle machine.
@@ -92,9 +95,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// copyFile copies src to a new file dst with mode 0600.
-func copyFile(t *testing.T, src, dst string) {
+// copyFile copies src to a new file name in dir with mode 0600 and returns
+// its path.
+func copyFile(t *testing.T, src, dir, name string) string {
 	t.Helper()
+	dst := filepath.Join(dir, name)
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +115,7 @@ func copyFile(t *testing.T, src, dst string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return dst
 }
 
 // fileSHA256 returns the hex SHA-256 of a file's contents.
@@ -138,10 +144,18 @@ func socketPath(t *testing.T) string {
 // CCMBLK-OK marker; any guest failure fails the test.
 func runGuest(t *testing.T, env *vmtest.Env, initrd string, backend *vmtest.Backend, action string, params map[string]string) vmtest.Marker {
 	t.Helper()
-	ctx := testContext(t)
-	vm, err := vmtest.StartVM(ctx, t, env, vmtest.VMOptions{
+	_, m := bootGuest(t, env, vmtest.VMOptions{
 		Name: "guest-" + action, Initramfs: initrd, Action: action, Params: params, Backend: backend,
 	})
+	return m
+}
+
+// bootGuest boots one VM with o, waits for it to power off and returns it
+// with its CCMBLK-OK marker; any guest failure fails the test.
+func bootGuest(t *testing.T, env *vmtest.Env, o vmtest.VMOptions) (*vmtest.VM, vmtest.Marker) {
+	t.Helper()
+	ctx := testContext(t)
+	vm, err := vmtest.StartVM(ctx, t, env, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +166,31 @@ func runGuest(t *testing.T, env *vmtest.Env, initrd string, backend *vmtest.Back
 	if err := vm.Wait(); err != nil {
 		t.Errorf("qemu: %v", err)
 	}
-	t.Logf("guest-%s: qemu ran %.2fs", action, vm.Elapsed().Seconds())
-	return m
+	t.Logf("%s: qemu ran %.2fs", o.Name, vm.Elapsed().Seconds())
+	return vm, m
+}
+
+// stopBackend stops b with SIGTERM; it must exit with status 0.
+func stopBackend(t *testing.T, b *vmtest.Backend) {
+	t.Helper()
+	if err := b.Stop(); err != nil {
+		t.Errorf("%s did not exit cleanly on SIGTERM: %v", b.Name(), err)
+	}
+}
+
+// checkBenchCases fails the test for each bench case the guest of vm
+// reported without completed requests, and returns the names of the cases
+// it reported.
+func checkBenchCases(t *testing.T, vm *vmtest.VM) map[string]bool {
+	t.Helper()
+	cases := map[string]bool{}
+	for _, b := range vm.Markers(vmtest.MarkerBench) {
+		cases[b.Get("case")] = true
+		if ios, err := strconv.ParseUint(b.Get("ios"), 10, 64); err != nil || ios == 0 {
+			t.Errorf("bench case %s completed no requests: %s", b.Get("case"), b.Line)
+		}
+	}
+	return cases
 }
 
 // checkField reports a marker field that differs from want.

@@ -33,41 +33,40 @@ func startQSD(t *testing.T, env *vmtest.Env, sock, img string, writable bool, bl
 	return b
 }
 
+// runQSDPlain serves a copy of the plaintext of refImages[0] through
+// qemu-storage-daemon, writable or read-only, runs action with params in a
+// guest on it and stops the daemon. It returns the guest's CCMBLK-OK marker
+// and the path of the copy.
+func runQSDPlain(t *testing.T, writable bool, action string, params map[string]string) (vmtest.Marker, string) {
+	t.Helper()
+	env, initrd := vmEnv(t)
+	img := copyFile(t, refImages[0].plainPath(t), t.TempDir(), "plain.img")
+	sock := socketPath(t)
+	qsd := startQSD(t, env, sock, img, writable)
+	m := runGuest(t, env, initrd, qsd, action, params)
+	stopBackend(t, qsd)
+	return m, img
+}
+
 // TestQSDReadAll proves the harness against QEMU's own back end: the guest
 // reads a raw image of known content through qemu-storage-daemon.
 func TestQSDReadAll(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
 	ref := refImages[0]
-	img := filepath.Join(t.TempDir(), "plain.img")
-	copyFile(t, ref.plainPath(t), img)
-	sock := socketPath(t)
-	qsd := startQSD(t, env, sock, img, false)
-	m := runGuest(t, env, initrd, qsd, "readall", nil)
+	m, _ := runQSDPlain(t, false, "readall", nil)
 	checkField(t, m, "sha256", ref.plainSHA)
 	checkField(t, m, "size", strconv.FormatUint(ref.plainSize, 10))
 	checkField(t, m, "ro", "1")
-	if err := qsd.Stop(); err != nil {
-		t.Errorf("qsd: %v", err)
-	}
 }
 
 // TestQSDWrite checks the guest's write action and the host-side prediction
 // of its result against qemu-storage-daemon.
 func TestQSDWrite(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
 	ref := refImages[0]
-	img := filepath.Join(t.TempDir(), "plain.img")
-	copyFile(t, ref.plainPath(t), img)
-	sock := socketPath(t)
-	qsd := startQSD(t, env, sock, img, true)
 	const seed = 42
-	m := runGuest(t, env, initrd, qsd, "write", map[string]string{"seed": strconv.Itoa(seed)})
+	m, img := runQSDPlain(t, true, "write", map[string]string{"seed": strconv.Itoa(seed)})
 	checkField(t, m, "ro", "0")
-	if err := qsd.Stop(); err != nil {
-		t.Errorf("qsd: %v", err)
-	}
 	want := expectedAfterWrite(t, ref.plainPath(t), seed)
 	got, err := os.ReadFile(img)
 	if err != nil {
@@ -101,18 +100,9 @@ func expectedAfterWrite(t *testing.T, plain string, seed uint64) []byte {
 // qemu-storage-daemon export.
 func TestQSDReadOnly(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
-	ref := refImages[0]
-	img := filepath.Join(t.TempDir(), "plain.img")
-	copyFile(t, ref.plainPath(t), img)
-	sock := socketPath(t)
-	qsd := startQSD(t, env, sock, img, false)
-	m := runGuest(t, env, initrd, qsd, "rocheck", nil)
+	m, _ := runQSDPlain(t, false, "rocheck", nil)
 	checkField(t, m, "ro", "1")
-	checkField(t, m, "sha256", ref.plainSHA)
-	if err := qsd.Stop(); err != nil {
-		t.Errorf("qsd: %v", err)
-	}
+	checkField(t, m, "sha256", refImages[0].plainSHA)
 }
 
 // TestQSDSectorScan checks the guest's sectorscan action against
@@ -121,8 +111,7 @@ func TestQSDSectorScan(t *testing.T) {
 	t.Parallel()
 	env, initrd := vmEnv(t)
 	ref := refImages[0]
-	img := filepath.Join(t.TempDir(), "plain.img")
-	copyFile(t, ref.plainPath(t), img)
+	img := copyFile(t, ref.plainPath(t), t.TempDir(), "plain.img")
 	sock := socketPath(t)
 	const bad = 5
 	qsd := startQSD(t, env, sock, img, false,
@@ -133,9 +122,7 @@ func TestQSDSectorScan(t *testing.T) {
 	m := runGuest(t, env, initrd, qsd, "sectorscan", nil)
 	checkField(t, m, "eio", strconv.Itoa(bad))
 	checkField(t, m, "sha256", zeroedSHA256(t, ref.plainPath(t), bad))
-	if err := qsd.Stop(); err != nil {
-		t.Errorf("qsd: %v", err)
-	}
+	stopBackend(t, qsd)
 }
 
 // zeroedSHA256 returns the SHA-256 of a plaintext image with one 512-byte
@@ -156,18 +143,9 @@ func zeroedSHA256(t *testing.T, plain string, sector int) string {
 // image and the guest's checksum matches the file.
 func TestQSDDemo(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
-	ref := refImages[0]
-	img := filepath.Join(t.TempDir(), "plain.img")
-	copyFile(t, ref.plainPath(t), img)
-	sock := socketPath(t)
-	qsd := startQSD(t, env, sock, img, true)
-	m := runGuest(t, env, initrd, qsd, "demo", nil)
+	m, img := runQSDPlain(t, true, "demo", nil)
 	checkField(t, m, "ro", "0")
-	checkField(t, m, "size", strconv.FormatUint(ref.plainSize, 10))
-	if err := qsd.Stop(); err != nil {
-		t.Errorf("qsd: %v", err)
-	}
+	checkField(t, m, "size", strconv.FormatUint(refImages[0].plainSize, 10))
 	got, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
@@ -192,35 +170,16 @@ func TestQSDBench(t *testing.T) {
 	}
 	sock := socketPath(t)
 	qsd := startQSD(t, env, sock, img, true)
-	ctx := testContext(t)
-	vm, err := vmtest.StartVM(ctx, t, env, vmtest.VMOptions{
+	vm, m := bootGuest(t, env, vmtest.VMOptions{
 		Name: "guest-bench", Initramfs: initrd, Action: "bench", Backend: qsd,
 		Params: map[string]string{"seconds": "1", "cache": "writeback"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := vm.Result(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vm.Wait(); err != nil {
-		t.Errorf("qemu: %v", err)
-	}
 	checkField(t, m, "cache", "write back")
-	cases := map[string]bool{}
-	for _, b := range vm.Markers(vmtest.MarkerBench) {
-		cases[b.Get("case")] = true
-		if ios, err := strconv.ParseUint(b.Get("ios"), 10, 64); err != nil || ios == 0 {
-			t.Errorf("bench case %s completed no requests: %s", b.Get("case"), b.Line)
-		}
-	}
+	cases := checkBenchCases(t, vm)
 	for _, c := range []string{"randread4k", "randwrite4k", "seqread1m", "seqwrite1m"} {
 		if !cases[c] {
 			t.Errorf("bench case %s missing", c)
 		}
 	}
-	if err := qsd.Stop(); err != nil {
-		t.Errorf("qsd: %v", err)
-	}
+	stopBackend(t, qsd)
 }

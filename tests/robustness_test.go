@@ -14,24 +14,13 @@ import (
 	"github.com/ccmblk/ccmblk/tests/vmtest"
 )
 
-var (
-	ccmblockOnce sync.Once
-	ccmblockBin  string
-	ccmblockErr  error
-)
+// ccmblockBinary returns the path of cmd/ccmblock, built on first use.
+var ccmblockBinary = goBinary("./cmd/ccmblock", "ccmblock")
 
-// runCCMBlock runs cmd/ccmblock (built on first use) with args; it must
-// exit 0.
+// runCCMBlock runs cmd/ccmblock with args; it must exit 0.
 func runCCMBlock(t *testing.T, args ...string) {
 	t.Helper()
-	ccmblockOnce.Do(func() {
-		ccmblockBin = filepath.Join(buildDir, "ccmblock")
-		ccmblockErr = vmtest.GoBuild("./cmd/ccmblock", ccmblockBin)
-	})
-	if ccmblockErr != nil {
-		t.Fatal(ccmblockErr)
-	}
-	out, err := exec.Command(ccmblockBin, args...).CombinedOutput()
+	out, err := exec.Command(ccmblockBinary(t), args...).CombinedOutput()
 	t.Logf("ccmblock %q:\n%s", args, out)
 	if err != nil {
 		t.Fatalf("ccmblock %s: %v", args[0], err)
@@ -110,7 +99,7 @@ func TestRobustQEMUKilled(t *testing.T) {
 	m := runGuest(t, env, initrd, d, "readall", nil)
 	checkField(t, m, "size", strconv.FormatUint(im.size, 10))
 	checkField(t, m, "ro", "0")
-	stopDaemon(t, d)
+	stopBackend(t, d)
 	im.check(t)
 }
 
@@ -153,7 +142,7 @@ func TestRobustDaemonRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	stopDaemon(t, d1)
+	stopBackend(t, d1)
 	mu.Lock()
 	restarted = true
 	mu.Unlock()
@@ -171,11 +160,7 @@ func TestRobustDaemonRestart(t *testing.T) {
 	if len(order) != 2 || order[0] != "randwrite4k@old" || order[1] != "randread4k@new" {
 		t.Errorf("bench cases began as %q, want [randwrite4k@old randread4k@new]: the restart was not mid-workload", order)
 	}
-	for _, b := range vm.Markers(vmtest.MarkerBench) {
-		if ios, err := strconv.ParseUint(b.Get("ios"), 10, 64); err != nil || ios == 0 {
-			t.Errorf("bench case %s completed no requests: %s", b.Get("case"), b.Line)
-		}
-	}
-	stopDaemon(t, d2)
+	_ = checkBenchCases(t, vm)
+	stopBackend(t, d2)
 	im.check(t)
 }

@@ -32,6 +32,6 @@ type Notifier interface {
 // Kick is the driver's doorbell for one queue (the vring's kick eventfd).
 type Kick interface {
 	// Wait blocks until the driver kicks the queue. It returns an error once
-	// the Kick is closed, which is how a queue worker is told to stop.
+	// the Kick is closed, which is how ServeQueue is told to stop.
 	Wait() error
 }

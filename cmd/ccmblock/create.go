@@ -45,26 +45,13 @@ func runCreate(e *env, args []string) error {
 	return nil
 }
 
+// create writes the image of runCreate; size is a multiple of the sector
+// size.
 func create(e *env, path string, force bool, p ccm.Params, size uint64) error {
-	out, err := createOutput(path, 2*size, force, 0o644)
-	if err != nil {
-		return err
-	}
-	defer out.discard()
-	img, err := ccm.NewImage(out.f, p, ccm.OpenOptions{})
-	if err != nil {
-		return err
-	}
-	defer img.Close()
-	prog := newProgress(e, "create", size)
-	err = forChunks(size/uint64(p.SectorSize), p.SectorSize, prog, func(start uint64, buf []byte) error {
+	return writeImage(e, "create", path, force, p, size/uint64(p.SectorSize), func(_ uint64, buf []byte) error {
 		// The buffer starts zeroed; clearing again keeps the plaintext
 		// zero whatever the engine does with its source buffers.
 		clear(buf)
-		return img.WriteSectors(start, [][]byte{buf})
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return closeImage(img, out)
 }

@@ -23,6 +23,7 @@ func runEnc(e *env, args []string) error {
 	return encrypt(e, &o, p)
 }
 
+// encrypt writes the image of runEnc.
 func encrypt(e *env, o *options, p ccm.Params) error {
 	in, size, err := openInput(o.in)
 	if err != nil {
@@ -34,8 +35,26 @@ func encrypt(e *env, o *options, p ccm.Params) error {
 		return fmt.Errorf("input %s is %d bytes, not a multiple of the %d-byte sector size (--pad zero-pads the last sector)", o.in, size, ps)
 	}
 	sectors := (size + ps - 1) / ps
+	return writeImage(e, "enc", o.out, o.force, p, sectors, func(start uint64, buf []byte) error {
+		off := start * ps
+		want := min(uint64(len(buf)), size-off)
+		if n, err := in.ReadAt(buf[:want], int64(off)); uint64(n) < want {
+			return fmt.Errorf("reading %s at byte %d: %w", o.in, off+uint64(n), err)
+		}
+		// Only the padded tail of the last sector can be short.
+		clear(buf[want:])
+		return nil
+	}, o.in)
+}
 
-	out, err := createOutput(o.out, 2*sectors*ps, o.force, 0o644, o.in)
+// writeImage creates the image file path (see createOutput for force and
+// inputs) holding sectors logical sectors with parameters p and encrypts
+// every sector into it, showing progress as label. fill puts the plaintext
+// of the sectors from start on into buf (see chunkFunc). The file is removed
+// unless every sector was written and flushed.
+func writeImage(e *env, label, path string, force bool, p ccm.Params, sectors uint64, fill chunkFunc, inputs ...string) error {
+	ps := uint64(p.SectorSize)
+	out, err := createOutput(path, 2*sectors*ps, force, 0o644, inputs...)
 	if err != nil {
 		return err
 	}
@@ -45,16 +64,11 @@ func encrypt(e *env, o *options, p ccm.Params) error {
 		return err
 	}
 	defer img.Close()
-
-	prog := newProgress(e, "enc", sectors*ps)
+	prog := newProgress(e, label, sectors*ps)
 	err = forChunks(sectors, p.SectorSize, prog, func(start uint64, buf []byte) error {
-		off := start * ps
-		want := min(uint64(len(buf)), size-off)
-		if n, err := in.ReadAt(buf[:want], int64(off)); uint64(n) < want {
-			return fmt.Errorf("reading %s at byte %d: %w", o.in, off+uint64(n), err)
+		if err := fill(start, buf); err != nil {
+			return err
 		}
-		// Only the padded tail of the last sector can be short.
-		clear(buf[want:])
 		return img.WriteSectors(start, [][]byte{buf})
 	})
 	if err != nil {

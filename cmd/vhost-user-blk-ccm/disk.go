@@ -19,10 +19,8 @@ type closingDisk interface {
 // openDisk opens --blk-file in the chosen format. A CCM image must
 // authenticate at sector 0 with the given key and parameters, so a wrong key
 // or geometry is refused at start rather than served as I/O errors.
+// Preconditions: lockImage has checked that --blk-file is set.
 func openDisk(o *options) (closingDisk, error) {
-	if o.blkFile == "" {
-		return nil, errors.New("--blk-file is required")
-	}
 	switch o.format {
 	case "raw":
 		return openRaw(o.blkFile, o.image.SectorSize, o.readOnly)

@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -34,9 +33,7 @@ func TestInheritedListener(t *testing.T) {
 		t.Errorf("capacity %d, want 64", got)
 	}
 	checkSectors(t, "read through --fd", c.read(5, 7), 0, 5)
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
-	}
+	d.stopOK()
 }
 
 // TestStaleSocketReplaced starts the daemon where an earlier run left its
@@ -53,9 +50,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 	d := startDaemon(t, nil, append([]string{"--socket-path", sock, "--num-queues", "1"}, im.args()...)...)
 	c := connect(t, sock)
 	checkSectors(t, "read", c.read(0, 16), 0, 0)
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
-	}
+	d.stopOK()
 }
 
 // TestLiveSocketNotTaken starts a second daemon on the socket path of a
@@ -70,9 +65,7 @@ func TestLiveSocketNotTaken(t *testing.T) {
 	}
 	c := connect(t, sock)
 	checkSectors(t, "read from the first daemon", c.read(0, 16), 0, 0)
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
-	}
+	d.stopOK()
 }
 
 // TestInheritedDescriptorRefused passes descriptors that are not listening

@@ -47,12 +47,14 @@ type lockedBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write appends p to the buffer.
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
+// String returns what was written so far.
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -132,6 +134,14 @@ func (d *daemon) stop(sig os.Signal) int {
 		d.t.Fatalf("signal %v: %v", sig, err)
 	}
 	return d.wait()
+}
+
+// stopOK stops the daemon with SIGTERM; it must exit with status 0.
+func (d *daemon) stopOK() {
+	d.t.Helper()
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		d.t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
 }
 
 // running reports whether the process has not exited.

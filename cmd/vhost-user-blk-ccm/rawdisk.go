@@ -25,6 +25,8 @@ const iovMax = 1024
 
 var errRawRange = errors.New("raw: request beyond the end of the image")
 
+// openRaw opens the plain image at path with sectors of sectorSize bytes;
+// a trailing partial sector is not served.
 func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 	if sectorSize != 512 && sectorSize != 4096 {
 		return nil, fmt.Errorf("--sector-size %d: want 512 or 4096", sectorSize)
@@ -60,16 +62,27 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 	return &rawDisk{f: f, sectorSize: sectorSize, sectors: n, readOnly: readOnly}, nil
 }
 
+// SectorSize returns the sector size in bytes.
 func (d *rawDisk) SectorSize() int { return d.sectorSize }
-func (d *rawDisk) Sectors() uint64 { return d.sectors }
-func (d *rawDisk) ReadOnly() bool  { return d.readOnly }
-func (d *rawDisk) Flush() error    { return unix.Fdatasync(int(d.f.Fd())) }
-func (d *rawDisk) Close() error    { return d.f.Close() }
 
+// Sectors returns the number of whole sectors in the image.
+func (d *rawDisk) Sectors() uint64 { return d.sectors }
+
+// ReadOnly reports whether the image was opened read-only.
+func (d *rawDisk) ReadOnly() bool { return d.readOnly }
+
+// Flush makes the written data durable with fdatasync.
+func (d *rawDisk) Flush() error { return unix.Fdatasync(int(d.f.Fd())) }
+
+// Close closes the image file.
+func (d *rawDisk) Close() error { return d.f.Close() }
+
+// ReadSectors reads the sectors from start on into bufs.
 func (d *rawDisk) ReadSectors(start uint64, bufs [][]byte) error {
 	return d.transfer(start, bufs, unix.Preadv)
 }
 
+// WriteSectors writes bufs to the sectors from start on.
 func (d *rawDisk) WriteSectors(start uint64, bufs [][]byte) error {
 	if d.readOnly {
 		return errors.New("raw: image is read-only")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
-	"syscall"
 	"testing"
 
 	"github.com/ccmblk/ccmblk/vhostuser"
@@ -67,9 +66,7 @@ func TestFrontEndGoesAway(t *testing.T) {
 	if !d.running() {
 		t.Fatal("daemon exited")
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
-	}
+	d.stopOK()
 	checkEither(t, "image after exit", im.plaintext(t)[maxSlots*bigSlot:], 0, 2, maxSlots*per)
 }
 
@@ -106,9 +103,7 @@ func TestReadOnly(t *testing.T) {
 				t.Errorf("write status %d, want IOERR (%d)", st, virtio.BlkSIOErr)
 			}
 			checkSectors(t, "read", c.read(0, 64), 0, 0)
-			if code := d.stop(syscall.SIGTERM); code != 0 {
-				t.Errorf("exit status %d after SIGTERM, want 0", code)
-			}
+			d.stopOK()
 			after, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -132,9 +127,7 @@ func TestRawFormat(t *testing.T) {
 	checkSectors(t, "read", c.read(0, 128), 0, 0)
 	c.write(17, sectorsData(1, 17, 3))
 	checkSectors(t, "read back", c.read(17, 3), 1, 17)
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
-	}
+	d.stopOK()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -171,9 +164,7 @@ func TestGeometry(t *testing.T) {
 	if st, _ := c.do(virtio.BlkTOut, 4, sectorsData(1, 4, 1), 0); st != virtio.BlkSIOErr {
 		t.Errorf("write of part of an image sector: status %d, want IOERR", st)
 	}
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit status %d after SIGTERM, want 0", code)
-	}
+	d.stopOK()
 	plain := im.plaintext(t)
 	checkSectors(t, "image after exit", plain[:16*sectorSize], 0, 0)
 	checkSectors(t, "image after exit", plain[16*sectorSize:24*sectorSize], 1, 16)

@@ -41,20 +41,15 @@ func writeCheck(d *disk, p params) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.open(os.O_RDWR)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var biggest uint64
 	for _, e := range plan {
 		biggest = max(biggest, e.Len)
 	}
-	buf, err := alignedBuf(int(biggest))
+	f, buf, release, err := d.openBuf(os.O_RDWR, int(biggest))
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Munmap(buf)
+	defer release()
 	want := make([]byte, biggest)
 	var done []string
 	for _, e := range plan {
@@ -125,16 +120,11 @@ func roCheck(d *disk, _ params) ([]string, error) {
 // that fail with EIO and the SHA-256 of the disk with those blocks replaced
 // by zeros; any other error fails the scan.
 func sectorScan(d *disk, _ params) ([]string, error) {
-	f, err := d.open(os.O_RDONLY)
+	f, buf, release, err := d.openBuf(os.O_RDONLY, int(d.sector))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	buf, err := alignedBuf(int(d.sector))
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Munmap(buf)
+	defer release()
 	zero := make([]byte, d.sector)
 	h := sha256.New()
 	var bad []string
@@ -170,16 +160,11 @@ func demo(d *disk, _ params) ([]string, error) {
 	say("guest: disk /dev/%s: %d bytes (%d MiB), %d-byte sectors, read-only=%s", d.name, d.size, d.size>>20, d.sector, ro)
 	msg := pattern.DemoMessage
 	if ro == "0" {
-		f, err := d.open(os.O_RDWR)
+		f, buf, release, err := d.openBuf(os.O_RDWR, int(d.sector))
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
-		buf, err := alignedBuf(int(d.sector))
-		if err != nil {
-			return nil, err
-		}
-		defer unix.Munmap(buf)
+		defer release()
 		copy(buf, msg)
 		if err := pwriteFull(f, buf, 0); err != nil {
 			return nil, err

@@ -103,18 +103,30 @@ func alignedBuf(n int) ([]byte, error) {
 	return unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 }
 
+// openBuf opens the disk with flag (see open) and maps a buffer of n bytes
+// (see alignedBuf) for its transfers; release unmaps the buffer and closes
+// the disk.
+func (d *disk) openBuf(flag, n int) (f *os.File, buf []byte, release func(), err error) {
+	if f, err = d.open(flag); err != nil {
+		return nil, nil, nil, err
+	}
+	if buf, err = alignedBuf(n); err != nil {
+		_ = f.Close()
+		return nil, nil, nil, err
+	}
+	return f, buf, func() {
+		_ = unix.Munmap(buf)
+		_ = f.Close()
+	}, nil
+}
+
 // hashAll reads the whole disk with O_DIRECT and returns its SHA-256.
 func (d *disk) hashAll() (string, error) {
-	f, err := d.open(os.O_RDONLY)
+	f, buf, release, err := d.openBuf(os.O_RDONLY, 1<<20)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	buf, err := alignedBuf(1 << 20)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Munmap(buf)
+	defer release()
 	h := sha256.New()
 	for off := uint64(0); off < d.size; {
 		n := min(uint64(len(buf)), d.size-off)

@@ -20,10 +20,10 @@ const (
 
 // Flags are the parsed values of the image flags.
 type Flags struct {
-	KeyFile    string
-	MacLen     int
-	NonceLen   int
-	SectorSize int
+	KeyFile    string // --key-file: path of the key
+	MacLen     int    // --mac-len: CCM tag length in bytes
+	NonceLen   int    // --nonce-len: CCM nonce length in bytes
+	SectorSize int    // --sector-size: image sector size in bytes
 }
 
 // Register defines --key-file, --mac-len, --nonce-len and --sector-size on
