@@ -13,16 +13,19 @@ func sealLanesGeneric(k *kernelKey, l *lanes, hdrLen, dataLen int) {
 		ctr[i] = l.ctr[i]
 		k.block.Encrypt(l.tag[i][:], ctr[i][:])
 	}
+	var src [16]byte
 	for off := 0; off < dataLen; off += 16 {
 		for i := 0; i < l.n; i++ {
-			src := l.src[i][off : off+16]
-			// CCM authenticates the plaintext: MAC it before dst, which may
-			// alias src, is overwritten.
-			subtle.XORBytes(mac[i][:], mac[i][:], src)
+			// Read each plaintext block once, as the assembly kernels do:
+			// src may be guest memory the guest changes meanwhile, and the
+			// tag must cover exactly what is encrypted. Reading it before
+			// dst (which may alias src) is written also keeps aliasing safe.
+			copy(src[:], l.src[i][off:off+16])
+			subtle.XORBytes(mac[i][:], mac[i][:], src[:])
 			k.block.Encrypt(mac[i][:], mac[i][:])
 			incCounter(&ctr[i])
 			k.block.Encrypt(ks, ctr[i][:])
-			subtle.XORBytes(l.dst[i][off:off+16], src, ks)
+			subtle.XORBytes(l.dst[i][off:off+16], src[:], ks)
 		}
 	}
 	for i := 0; i < l.n; i++ {
