@@ -308,6 +308,13 @@ func (s *queueServer) publish() {
 func (s *queueServer) publishUsed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.publishLocked()
+}
+
+// publishLocked is publishUsed for a caller that holds mu.
+//
+// +checklocks:s.mu
+func (s *queueServer) publishLocked() bool {
 	if s.dead {
 		return false
 	}

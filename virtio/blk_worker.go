@@ -61,11 +61,7 @@ func (s *queueServer) completePublish(r *blkRequest) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finishLocked(r)
-	if s.dead {
-		return false
-	}
-	s.q.PublishUsed()
-	return s.q.NeedsNotify()
+	return s.publishLocked()
 }
 
 // do performs an IN, OUT or FLUSH request with x.
