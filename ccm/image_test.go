@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// upstreamImage is one reference image of shared/testdata/mirage-ccm (see
+// upstreamImage is one reference image of tests/testdata/mirage-ccm (see
 // its README for how upstream made them).
 type upstreamImage struct {
 	name    string

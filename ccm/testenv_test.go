@@ -10,13 +10,12 @@ import (
 )
 
 // upstreamDir returns the directory of the reference images made by
-// mirage-block-ccm: $CCMBLK_TESTDATA, or shared/testdata/mirage-ccm beside
-// the repository checkout.
+// mirage-block-ccm: $CCMBLK_TESTDATA, or the copy in tests/testdata.
 func upstreamDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("CCMBLK_TESTDATA")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "testdata", "mirage-ccm")
+		dir = filepath.Join("..", "tests", "testdata", "mirage-ccm")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		t.Fatalf("reference images not found (set CCMBLK_TESTDATA): %v", err)

@@ -26,12 +26,12 @@ var upstreamImages = []upstreamImage{
 }
 
 // testdataDir returns the directory of the upstream reference images:
-// $CCMBLK_TESTDATA, or the shared test data next to the repository.
+// $CCMBLK_TESTDATA, or the copy in tests/testdata.
 func testdataDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("CCMBLK_TESTDATA")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "testdata", "mirage-ccm")
+		dir = filepath.Join("..", "..", "tests", "testdata", "mirage-ccm")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		t.Fatalf("reference images not found (set CCMBLK_TESTDATA): %v", err)

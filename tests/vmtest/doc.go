@@ -11,7 +11,7 @@
 //	                SVM and /dev/kvm opens, else tcg)
 //	CCMBLK_VM_VERBOSE=1  boot without "quiet" (full kernel log on the console)
 //	CCMBLK_TESTDATA the mirage-ccm reference images
-//	                (default ../shared/testdata/mirage-ccm beside the repository)
+//	                (default tests/testdata/mirage-ccm)
 //
 // Guest results are marker lines on the serial console (see tests/guest), so a
 // test learns of a guest failure as soon as the guest prints it. Every VM has

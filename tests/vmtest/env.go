@@ -146,7 +146,7 @@ func fileExists(path string) bool {
 }
 
 // TestdataDir returns the directory of the mirage-ccm reference images:
-// $CCMBLK_TESTDATA, or ../shared/testdata/mirage-ccm beside the repository.
+// $CCMBLK_TESTDATA, or the repository's tests/testdata/mirage-ccm.
 func TestdataDir() (string, error) {
 	if d := os.Getenv("CCMBLK_TESTDATA"); d != "" {
 		return d, nil
@@ -155,7 +155,7 @@ func TestdataDir() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	d := filepath.Join(root, "..", "shared", "testdata", "mirage-ccm")
+	d := filepath.Join(root, "tests", "testdata", "mirage-ccm")
 	if !fileExists(d) {
 		return "", fmt.Errorf("vmtest: reference images not found at %s (set CCMBLK_TESTDATA)", d)
 	}
