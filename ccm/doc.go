@@ -85,6 +85,18 @@
 // reported, the others are still returned. No heap allocation happens per
 // sector.
 //
+// # Zeroing, sparse images and growth
+//
+// WriteZeroes stores encrypted zero sectors (fresh nonce and adata each,
+// nothing read), and Grow appends them, so a default image stays readable
+// by mirage-block-ccm. An image opened with OpenOptions.Sparse also reads
+// an all-zero slot as an unwritten sector of zeros: Discard, WriteZeroes
+// with unmap and Grow then punch or add holes instead. The price is that
+// anyone who can write the image can zero a sector undetected (as they can
+// already roll one back), and that mirage-block-ccm fails on unwritten
+// sectors until they are filled. Grow may run while the image is served:
+// the capacity rises only once the new slots are durable.
+//
 // # Trust and concurrency
 //
 // Image contents are untrusted: any bytes in the file yield either verified

@@ -33,6 +33,8 @@ var (
 	// ErrNotWholeSectors reports a buffer whose length is not a multiple
 	// of the sector size.
 	ErrNotWholeSectors = errors.New("ccm: buffer is not a whole number of sectors")
+	// ErrShrink reports a Grow to fewer sectors than the image holds.
+	ErrShrink = errors.New("ccm: new size is below the capacity")
 	// ErrBadParams reports a key length, tag length, nonce length or
 	// sector size that the format does not allow.
 	ErrBadParams = errors.New("ccm: bad parameters")

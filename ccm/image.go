@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ccmblk/ccmblk/ccm/holes"
 )
 
 // chunkBytes bounds the ciphertext scratch of one call: a larger call is
@@ -29,6 +31,13 @@ type Info struct {
 type OpenOptions struct {
 	// ReadOnly opens the file read-only; writes fail with ErrReadOnly.
 	ReadOnly bool
+	// Sparse serves a slot whose 2P bytes are all zero as an unwritten
+	// sector that reads as zeros, instead of failing authentication.
+	// Discard and WriteZeroes with unmap then punch holes, and Grow adds
+	// holes. Anyone who can write the image can then zero a sector
+	// undetected, and mirage-block-ccm cannot read unwritten sectors until
+	// they are filled.
+	Sparse bool
 }
 
 // Image is an encrypted sector store in the mirage-block-ccm format over a
@@ -38,10 +47,16 @@ type Image struct {
 	f        *os.File
 	sc       sectorCipher
 	readOnly bool
-	sectors  uint64 // logical capacity, fixed at open
-	chunk    int    // sectors per chunk
-	closed   atomic.Bool
-	jobs     sync.Pool // of *job
+	holes    *holes.File // nil if the file is read-only or cannot hold holes
+	// sectors is the logical capacity. Only Grow raises it, once the new
+	// slots are durable; it never falls.
+	sectors atomic.Uint64
+	chunk   int // sectors per chunk
+	closed  atomic.Bool
+	jobs    sync.Pool // of *job
+
+	// growMu serialises Grow calls.
+	growMu sync.Mutex
 }
 
 // job is the scratch of one ReadSectors or WriteSectors call.
@@ -102,10 +117,15 @@ func newImage(f *os.File, p Params, o OpenOptions) (*Image, error) {
 	}
 	img := &Image{
 		f:        f,
-		sc:       sectorCipher{geometry: g, key: key},
+		sc:       sectorCipher{geometry: g, key: key, sparse: o.Sparse},
 		readOnly: o.ReadOnly || !writable,
-		sectors:  uint64(size) / uint64(g.slotLen),
 		chunk:    max(1, chunkBytes/g.slotLen),
+	}
+	img.sectors.Store(uint64(size) / uint64(g.slotLen))
+	if !img.readOnly {
+		// A character device or pipe cannot hold holes; Grow, Discard and
+		// WriteZeroes with unmap then report ErrUnimplemented.
+		img.holes, _ = holes.New(f)
 	}
 	img.jobs.New = func() any {
 		return &job{ls: g.newLaneState(), ct: make([]byte, img.chunk*g.slotLen)}
@@ -132,14 +152,17 @@ func isWritable(f *os.File) (bool, error) {
 
 // Info returns the image's geometry, as mirage-block-ccm's get_info.
 func (img *Image) Info() Info {
-	return Info{ReadWrite: !img.readOnly, SectorSize: img.sc.sectorSize, SizeSectors: img.sectors}
+	return Info{ReadWrite: !img.readOnly, SectorSize: img.sc.sectorSize, SizeSectors: img.sectors.Load()}
 }
 
 // SectorSize returns P, the logical (and physical) sector size in bytes.
 func (img *Image) SectorSize() int { return img.sc.sectorSize }
 
-// Sectors returns the capacity in logical sectors.
-func (img *Image) Sectors() uint64 { return img.sectors }
+// Sectors returns the capacity in logical sectors. It grows with Grow.
+func (img *Image) Sectors() uint64 { return img.sectors.Load() }
+
+// Sparse reports whether all-zero slots read as unwritten sectors of zeros.
+func (img *Image) Sparse() bool { return img.sc.sparse }
 
 // ReadOnly reports whether writes are refused.
 func (img *Image) ReadOnly() bool { return img.readOnly }
@@ -147,7 +170,8 @@ func (img *Image) ReadOnly() bool { return img.readOnly }
 // ReadSectors decrypts the logical sectors from start on into bufs, each a
 // whole number of sectors, in order. A sector whose tag does not verify
 // leaves its buffer zeroed; the others are still read, and the error is an
-// *AuthError naming the first failing sector. Buffers are decrypted into
+// *AuthError naming the first failing sector. On a sparse image an
+// unwritten sector (an all-zero slot) reads as zeros. Buffers are decrypted into
 // directly: while the call runs they may briefly hold a sector's plaintext
 // before its tag is checked.
 func (img *Image) ReadSectors(start uint64, bufs [][]byte) error {
@@ -194,17 +218,31 @@ func (img *Image) WriteSectors(start uint64, bufs [][]byte) error {
 	if err != nil || n == 0 {
 		return err
 	}
+	return img.seal(start, n, &sectorCursor{bufs: bufs, size: img.sc.sectorSize})
+}
+
+// seal encrypts n sectors onto the slots from start on, a chunk at a time,
+// each with a fresh nonce and adata. The plaintext comes from src, or is
+// zeros if src is nil.
+//
+// Preconditions: the slots are within the capacity, or beyond it and
+// reserved by Grow.
+func (img *Image) seal(start, n uint64, src *sectorCursor) error {
 	j := img.jobs.Get().(*job)
 	defer img.putJob(j)
 	if j.rng == nil {
 		j.rng = newDRBG()
 	}
-	cur := sectorCursor{bufs: bufs, size: img.sc.sectorSize}
 	for done := uint64(0); done < n; {
 		k := min(n-done, uint64(img.chunk))
 		ct := j.ct[:k*uint64(img.sc.slotLen)]
 		j.rng.fillTails(ct, img.sc.slotLen, img.sc.sectorSize)
-		img.sc.seal(j.ls, ct, &cur)
+		cur := src
+		if cur == nil {
+			// Every lane reads the same zero sector; none writes it.
+			cur = &sectorCursor{bufs: zeroSectors(k), size: img.sc.sectorSize}
+		}
+		img.sc.seal(j.ls, ct, cur)
 		if err := img.writeAt(ct, start+done); err != nil {
 			return err
 		}
@@ -231,11 +269,16 @@ func (img *Image) check(start uint64, bufs [][]byte) (uint64, error) {
 		}
 		n += uint64(len(b) / p) // slice lengths are below 2^63: no overflow
 	}
+	return n, img.checkRange(start, n)
+}
+
+// checkRange refuses sectors [start, start+n) beyond the capacity.
+func (img *Image) checkRange(start, n uint64) error {
 	// start+n may overflow; compare without adding.
-	if start > img.sectors || n > img.sectors-start {
-		return 0, fmt.Errorf("ccm: sectors [%d, %d+%d) beyond capacity %d: %w", start, start, n, img.sectors, ErrOutOfRange)
+	if c := img.sectors.Load(); start > c || n > c-start {
+		return fmt.Errorf("ccm: sectors [%d, %d+%d) beyond capacity %d: %w", start, start, n, c, ErrOutOfRange)
 	}
-	return n, nil
+	return nil
 }
 
 // readAt reads the slots of logical sectors from sector on into ct.

@@ -108,6 +108,9 @@ func (c *sectorCursor) next() []byte {
 type sectorCipher struct {
 	geometry
 	key *kernelKey
+	// sparse makes open read an all-zero slot as an unwritten sector of
+	// zeros instead of a failed one.
+	sparse bool
 }
 
 // seal encrypts the next len(ct)/slotLen sectors of src into the slots of
@@ -135,7 +138,8 @@ func (sc *sectorCipher) seal(ls *laneState, ct []byte, src *sectorCursor) {
 // open decrypts the slots of ct into the next len(ct)/slotLen sectors of
 // dst, laneMax at a time, and checks their tags. A sector whose tag does
 // not verify is zeroed; open returns the index within ct of the first one
-// and how many there were.
+// and how many there were. With sc.sparse, an all-zero slot is an
+// unwritten sector: it reads as zeros and does not count as failed.
 func (sc *sectorCipher) open(ls *laneState, ct []byte, dst *sectorCursor) (first, failed int) {
 	for base := 0; len(ct) > 0; {
 		n := min(laneMax, len(ct)/sc.slotLen)
@@ -151,6 +155,9 @@ func (sc *sectorCipher) open(ls *laneState, ct []byte, dst *sectorCursor) (first
 			tag := ct[i*sc.slotLen+sc.sectorSize : i*sc.slotLen+sc.sectorSize+sc.macLen]
 			if !tagEqual(ls.l.tag[i][:sc.macLen], tag) {
 				clear(ls.l.dst[i]) // never hand out unverified plaintext
+				if sc.sparse && isZero(ct[i*sc.slotLen:(i+1)*sc.slotLen]) {
+					continue
+				}
 				if failed == 0 {
 					first = base + i
 				}
@@ -173,6 +180,19 @@ func tagEqual(a, b []byte) bool {
 	}
 	for i := range a {
 		d |= uint64(a[i] ^ b[i])
+	}
+	return d == 0
+}
+
+// isZero reports whether b holds only zero bytes, eight at a time.
+func isZero(b []byte) bool {
+	var d uint64
+	for len(b) >= 8 {
+		d |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, c := range b {
+		d |= uint64(c)
 	}
 	return d == 0
 }
