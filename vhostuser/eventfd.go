@@ -4,26 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
-
-// checkEventFD refuses a descriptor that is not an eventfd. Its errors are
-// wrapped by the caller's ProtocolError. A kick must be
-// pollable so that closing it stops the ring's reader, and a call or err
-// descriptor must not block a writer.
-func checkEventFD(fd int) error {
-	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err != nil {
-		return fmt.Errorf("inspect descriptor: %w", err)
-	}
-	if target != "anon_inode:[eventfd]" {
-		return fmt.Errorf("descriptor is %q, want an eventfd", target)
-	}
-	return nil
-}
 
 // prepareSignalFD checks that fd is an eventfd and makes it non-blocking,
 // for use as a call or err descriptor. A front end may hand over a blocking

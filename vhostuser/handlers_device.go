@@ -72,7 +72,11 @@ func (s *session) getMaxMemSlots(empty, []int) ([]byte, error) {
 
 // setBackendReqFD keeps the back-end request channel. This package sends
 // nothing on it (BACKEND_REQ is not offered); it is closed with the session.
+// Only a socket of a fresh pair is kept (see checkFreshSocket).
 func (s *session) setBackendReqFD(_ empty, fds []int) ([]byte, error) {
+	if err := checkFreshSocket(fds[0], s.own); err != nil {
+		return nil, &ProtocolError{Req: SetBackendReqFD, Reason: "descriptor", Err: err}
+	}
 	if s.backendReq >= 0 {
 		_ = unix.Close(s.backendReq)
 	}

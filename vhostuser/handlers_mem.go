@@ -10,8 +10,9 @@ import (
 // before anything changes, so a bad table leaves the old one in place.
 func (s *session) setMemTable(t memTable, fds []int) ([]byte, error) {
 	maps := make([]*mapping, 0, len(t.regions))
+	retiring := s.mem.mappedBytes()
 	for i, r := range t.regions {
-		m, err := mapRegion(r, take(fds, i))
+		m, err := mapRegion(r, take(fds, i), s.lim, retiring)
 		if err != nil {
 			unmapAll(maps)
 			return nil, &ProtocolError{Req: SetMemTable, Reason: fmt.Sprintf("region %d", i), Err: err}
@@ -33,7 +34,7 @@ func (s *session) setMemTable(t memTable, fds []int) ([]byte, error) {
 // addMemReg maps one more region (CONFIGURE_MEM_SLOTS; QEMU 7.2 uses it
 // instead of SET_MEM_TABLE once negotiated).
 func (s *session) addMemReg(m memRegMsg, fds []int) ([]byte, error) {
-	mp, err := mapRegion(m.region, take(fds, 0))
+	mp, err := mapRegion(m.region, take(fds, 0), s.lim, 0)
 	if err != nil {
 		return nil, &ProtocolError{Req: AddMemReg, Reason: "region", Err: err}
 	}

@@ -11,9 +11,10 @@ import (
 
 // mapping is one guest RAM region shared by the front end and mapped here.
 type mapping struct {
-	region memRegion // as the front end described it; front-end controlled
-	whole  []byte    // the mmap, from file offset 0, for munmap
-	view   []byte    // whole[mmapOffset:], the region's guest RAM
+	region memRegion  // as the front end described it; front-end controlled
+	whole  []byte     // the mmap, from file offset 0, for munmap
+	view   []byte     // whole[mmapOffset:], the region's guest RAM
+	lim    *memLimits // accounts for whole
 }
 
 // guestMemory is a session's current memory table: the mappings, the
@@ -44,40 +45,52 @@ func checkRegion(r memRegion) error {
 	return nil
 }
 
-// mapRegion maps r from fd. It always closes fd: the mapping keeps the
-// memory alive (spec: the back-end may close the descriptor after mmap).
-func mapRegion(r memRegion, fd int) (*mapping, error) {
+// mapRegion maps r from fd within the limits of lim; retiring bytes
+// count as free (see memLimits.reserve). It always closes fd: the mapping
+// keeps the memory alive (spec: the back-end may close the descriptor
+// after mmap).
+func mapRegion(r memRegion, fd int, lim *memLimits, retiring uint64) (*mapping, error) {
 	defer func() { _ = unix.Close(fd) }()
 	if err := checkRegion(r); err != nil {
 		return nil, err
 	}
 	length := r.size + r.mmapOffset
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("stat region fd: %w", err)
+	if err := checkMemoryFile(fd, length, lim.anyFile); err != nil {
+		return nil, err
 	}
-	// A regular file (memfd, hugetlbfs, /dev/shm) must cover the region, or
-	// touching its tail would fault.
-	if st.Mode&unix.S_IFMT == unix.S_IFREG && uint64(st.Size) < length {
-		return nil, fmt.Errorf("region needs %#x bytes of a %#x-byte file", length, st.Size)
+	if err := lim.reserve(length, retiring); err != nil {
+		return nil, err
 	}
 	whole, err := unix.Mmap(fd, 0, int(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		lim.release(length)
 		return nil, fmt.Errorf("mmap %#x bytes: %w", length, err)
 	}
-	return &mapping{region: r, whole: whole, view: whole[r.mmapOffset:length:length]}, nil
+	return &mapping{region: r, whole: whole, view: whole[r.mmapOffset:length:length], lim: lim}, nil
 }
 
 func (m *mapping) unmap() {
 	if err := unix.Munmap(m.whole); err != nil {
 		panic(fmt.Sprintf("vhostuser: munmap of a region this package mapped: %v", err))
 	}
+	m.lim.release(uint64(len(m.whole)))
 }
 
 func unmapAll(maps []*mapping) {
 	for _, m := range maps {
 		m.unmap()
 	}
+}
+
+// mappedBytes is the length of every mapping of g.
+func (g *guestMemory) mappedBytes() uint64 {
+	var n uint64
+	if g != nil {
+		for _, m := range g.maps {
+			n += uint64(len(m.whole))
+		}
+	}
+	return n
 }
 
 func (m *mapping) gpaEnd() uint64 { return uint64(m.region.gpa) + m.region.size }

@@ -96,7 +96,10 @@ func newSequence(t testing.TB) *sequence {
 		q.kicks[i], _ = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		q.calls[i], _ = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	}
-	q.s = newSession(loopBackend{}, "seq", conns[1])
+	q.s, err = newSession(loopBackend{}, "seq", conns[1], newMemLimits(ServerOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return q
 }
 

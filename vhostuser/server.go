@@ -17,17 +17,28 @@ type ServerOptions struct {
 	// Name identifies the device in log lines (dev=<Name>), for example
 	// the socket path.
 	Name string
+	// MaxGuestMemory bounds the guest RAM mapped at once, all regions
+	// together, in bytes; 0 means the host's RAM.
+	MaxGuestMemory uint64
+	// MaxRegionSize bounds one memory region, in bytes; 0 means
+	// MaxGuestMemory.
+	MaxRegionSize uint64
+	// AnyMemoryFile admits memory regions backed by a regular file on any
+	// file system. By default only tmpfs (memfd, /dev/shm) and hugetlbfs
+	// files are mapped, whose pages never wait on another process.
+	AnyMemoryFile bool
 }
 
 // Server serves a Backend to one vhost-user front end at a time.
 type Server struct {
 	b    Backend
 	opts ServerOptions
+	lim  *memLimits
 }
 
 // NewServer returns a Server for b.
 func NewServer(b Backend, opts ServerOptions) *Server {
-	return &Server{b: b, opts: opts}
+	return &Server{b: b, opts: opts, lim: newMemLimits(opts)}
 }
 
 // pastDeadline unblocks a pending Accept, read or write at once.
@@ -83,7 +94,11 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 	// Handlers touch guest RAM (starting a ring reads its used index); a
 	// fault there must become an error (see dispatch).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	sess := newSession(s.b, s.opts.Name, c)
+	sess, err := newSession(s.b, s.opts.Name, c, s.lim)
+	if err != nil {
+		_ = c.Close()
+		return err
+	}
 	defer sess.teardown()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
 	defer stop()

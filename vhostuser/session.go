@@ -15,6 +15,9 @@ type session struct {
 	b    Backend
 	name string
 	c    *conn
+	// own is c's descriptor, for the check of SET_BACKEND_REQ_FD.
+	own int
+	lim *memLimits
 
 	// features are the virtio features of the last SET_FEATURES.
 	features uint64
@@ -50,14 +53,31 @@ func (s *session) complain(format string, args ...any) {
 	}
 }
 
-func newSession(b Backend, name string, uc *net.UnixConn) *session {
-	s := &session{b: b, name: name, c: newConn(uc), backendReq: -1}
+func newSession(b Backend, name string, uc *net.UnixConn, lim *memLimits) (*session, error) {
+	own, err := connFD(uc)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, backendReq: -1}
 	n := max(b.NumQueues(), 0)
 	s.vrings = make([]*vring, n)
 	for i := range s.vrings {
 		s.vrings[i] = newVring(i)
 	}
-	return s
+	return s, nil
+}
+
+// connFD returns the descriptor of uc, which stays valid while uc is open.
+func connFD(uc *net.UnixConn) (int, error) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("vhostuser: connection descriptor: %w", err)
+	}
+	fd := -1
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+		return -1, fmt.Errorf("vhostuser: connection descriptor: %w", err)
+	}
+	return fd, nil
 }
 
 // hasReplyAck reports whether REPLY_ACK was negotiated.

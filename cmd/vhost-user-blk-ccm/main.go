@@ -26,6 +26,9 @@ type options struct {
 	numQueues         int
 	queueSize         int
 	serial            string
+	maxGuestMemoryMiB uint64
+	maxRegionMiB      uint64
+	anyMemoryFile     bool
 	image             *imageflags.Flags
 }
 
@@ -40,6 +43,9 @@ func parseFlags() *options {
 	flag.IntVar(&o.numQueues, "num-queues", 16, "most request queues the guest may use (1..64); QEMU refuses a guest with more vCPUs than this unless its num-queues is set")
 	flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted (power of two, up to 32768)")
 	flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads with GET_ID (up to 20 bytes)")
+	flag.Uint64Var(&o.maxGuestMemoryMiB, "max-guest-memory-mib", 0, "most guest RAM mapped at once, all regions together, in MiB (0: the host's RAM)")
+	flag.Uint64Var(&o.maxRegionMiB, "max-region-mib", 0, "largest guest RAM region mapped, in MiB (0: --max-guest-memory-mib)")
+	flag.BoolVar(&o.anyMemoryFile, "any-memory-file", false, "also map guest RAM backed by regular files outside tmpfs and hugetlbfs (their page faults may block the daemon)")
 	o.image = imageflags.Register(flag.CommandLine)
 	// A daemon started by QEMU, libvirt or a test harness logs to stderr
 	// unless told otherwise.
@@ -70,6 +76,9 @@ func run(o *options) error {
 	}
 	if o.numQueues < 1 || o.numQueues > 64 {
 		return fmt.Errorf("--num-queues %d: want 1..64", o.numQueues)
+	}
+	if o.maxGuestMemoryMiB > 1<<40 || o.maxRegionMiB > 1<<40 {
+		return fmt.Errorf("--max-guest-memory-mib or --max-region-mib above 2^40 MiB")
 	}
 	if o.queueSize < 1 || o.queueSize > 32768 || o.queueSize&(o.queueSize-1) != 0 {
 		return fmt.Errorf("--queue-size %d: want a power of two up to 32768", o.queueSize)
@@ -108,7 +117,12 @@ func run(o *options) error {
 	glog.Infof("dev=%s serving %s (%s, %d sectors of %d bytes, read-only %v)",
 		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly())
 
-	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{Name: name})
+	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{
+		Name:           name,
+		MaxGuestMemory: o.maxGuestMemoryMiB << 20,
+		MaxRegionSize:  o.maxRegionMiB << 20,
+		AnyMemoryFile:  o.anyMemoryFile,
+	})
 	serveErr := srv.Serve(ctx, l)
 	// Serve has stopped every queue and completed what was in flight: make
 	// the writes it acknowledged durable before exiting. The device's flush
