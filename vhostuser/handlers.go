@@ -138,7 +138,7 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 	defer closeFDs(m.fds)
 	defer func() {
 		if p := recover(); p != nil {
-			glog.Errorf("dev=%s %v: panic: %v\n%s", s.name, m.hdr.req, p, debug.Stack())
+			s.log.Errorf("%v: panic: %v\n%s", m.hdr.req, p, debug.Stack())
 			done, err = false, fmt.Errorf("vhostuser: %v: %v", m.hdr.req, p)
 		}
 	}()
@@ -150,7 +150,7 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 	}
 	hd, p, known, err := decodeMessage(m.hdr, m.payload, len(m.fds), len(s.vrings))
 	if !known {
-		s.complain("unsupported request %v ignored", m.hdr.req)
+		s.log.Warningf("unsupported request %v ignored", m.hdr.req)
 		return false, s.ack(m.hdr, true)
 	}
 	var body []byte
@@ -169,13 +169,13 @@ func (s *session) respond(h header, hd handler, body []byte, err error) error {
 	if err != nil {
 		switch {
 		case h.req == GetConfig:
-			s.complain("%v failed: %v", h.req, err)
+			s.log.Warningf("%v failed: %v", h.req, err)
 			return s.c.reply(h.req, nil)
 		case !hd.reply && s.wantsAck(h):
-			s.complain("%v failed: %v", h.req, err)
+			s.log.Warningf("%v failed: %v", h.req, err)
 			return s.ack(h, true)
 		}
-		glog.Errorf("dev=%s %v failed: %v", s.name, h.req, err)
+		s.log.Errorf("%v failed: %v", h.req, err)
 		return err
 	}
 	if hd.reply {

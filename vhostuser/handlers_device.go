@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/golang/glog"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +28,7 @@ func (s *session) setFeatures(v u64, _ []int) ([]byte, error) {
 		s.stopAll()
 	}
 	s.features = f
-	glog.Infof("dev=%s features %#x", s.name, f)
+	s.log.Infof("features %#x", f)
 	if !changed {
 		return nil, nil
 	}
@@ -44,7 +43,7 @@ func (s *session) setOwner(empty, []int) ([]byte, error) { return nil, nil }
 func (s *session) resetDevice(empty, []int) ([]byte, error) {
 	s.resetRings()
 	s.features = 0
-	glog.Infof("dev=%s device reset", s.name)
+	s.log.Infof("device reset")
 	return nil, nil
 }
 
@@ -58,7 +57,7 @@ func (s *session) setProtocolFeatures(v u64, _ []int) ([]byte, error) {
 		return nil, protoErr(SetProtocolFeatures, "protocol features %#x were not offered", extra)
 	}
 	s.protocol = uint64(v)
-	glog.Infof("dev=%s protocol features %#x", s.name, s.protocol)
+	s.log.Infof("protocol features %#x", s.protocol)
 	return nil, nil
 }
 

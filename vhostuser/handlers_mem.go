@@ -2,8 +2,6 @@ package vhostuser
 
 import (
 	"fmt"
-
-	"github.com/golang/glog"
 )
 
 // setMemTable replaces the whole memory table. Every region is mapped
@@ -83,6 +81,6 @@ func (s *session) swapMemory(g *guestMemory, retired []*mapping) error {
 	for _, m := range g.maps {
 		total += m.region.size
 	}
-	glog.Infof("dev=%s memory table: %d regions, %d KiB", s.name, len(g.maps), total>>10)
+	s.log.Infof("memory table: %d regions, %d KiB", len(g.maps), total>>10)
 	return err
 }

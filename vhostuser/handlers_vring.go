@@ -2,8 +2,6 @@ package vhostuser
 
 import (
 	"fmt"
-
-	"github.com/golang/glog"
 )
 
 // setVringNum sets a ring's size: a power of two up to the Backend's
@@ -85,7 +83,7 @@ func (s *session) setVringCall(v vringFile, fds []int) ([]byte, error) {
 	}
 	if vr.run != nil && !v.noFD {
 		if err := vr.call.Notify(); err != nil {
-			glog.Warningf("dev=%s q=%d: %v", s.name, vr.index, err)
+			s.log.Warningf("q=%d: %v", vr.index, err)
 		}
 	}
 	return nil, nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang/glog"
+
+	"github.com/ccmblk/ccmblk/virtio"
 )
 
 // ServerOptions configure a Server.
@@ -34,11 +36,13 @@ type Server struct {
 	b    Backend
 	opts ServerOptions
 	lim  *memLimits
+	// log limits the lines front ends can trigger, across sessions.
+	log *virtio.LogLimiter
 }
 
 // NewServer returns a Server for b.
 func NewServer(b Backend, opts ServerOptions) *Server {
-	return &Server{b: b, opts: opts, lim: newMemLimits(opts)}
+	return &Server{b: b, opts: opts, lim: newMemLimits(opts), log: virtio.NewLogLimiter("dev="+opts.Name, virtio.DefaultLogBurst, virtio.DefaultLogEvery)}
 }
 
 // pastDeadline unblocks a pending Accept, read or write at once.
@@ -70,7 +74,7 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 				return fmt.Errorf("vhostuser: accept: %w", err)
 			}
 			// EMFILE, ECONNABORTED and the like pass; wait and retry.
-			glog.Errorf("dev=%s accept: %v", s.opts.Name, err)
+			s.log.Errorf("accept: %v", err)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -79,7 +83,7 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 			continue
 		}
 		if err := s.ServeConn(ctx, c); err != nil {
-			glog.Errorf("dev=%s session ended: %v", s.opts.Name, err)
+			s.log.Errorf("session ended: %v", err)
 		}
 	}
 }
@@ -94,7 +98,7 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 	// Handlers touch guest RAM (starting a ring reads its used index); a
 	// fault there must become an error (see dispatch).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	sess, err := newSession(s.b, s.opts.Name, c, s.lim)
+	sess, err := newSession(s.b, s.opts.Name, c, s.lim, s.log)
 	if err != nil {
 		_ = c.Close()
 		return err
@@ -102,16 +106,16 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 	defer sess.teardown()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
 	defer stop()
-	glog.Infof("dev=%s front end connected", s.opts.Name)
+	s.log.Infof("front end connected")
 	for {
 		m, err := sess.c.read()
 		if err != nil {
 			if ctx.Err() != nil {
-				glog.Infof("dev=%s session cancelled", s.opts.Name)
+				s.log.Infof("session cancelled")
 				return nil
 			}
 			if isDisconnect(err) {
-				glog.Infof("dev=%s front end disconnected", s.opts.Name)
+				s.log.Infof("front end disconnected")
 				return nil
 			}
 			return err
@@ -124,7 +128,7 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 			return err
 		}
 		if done {
-			glog.Infof("dev=%s front end sent %v: ending session", s.opts.Name, None)
+			s.log.Infof("front end sent %v: ending session", None)
 			return nil
 		}
 	}

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/golang/glog"
 	"golang.org/x/sys/unix"
+
+	"github.com/ccmblk/ccmblk/virtio"
 )
 
 // session is the state of one front-end connection. Only the control
@@ -29,36 +30,17 @@ type session struct {
 	vrings []*vring
 	// backendReq is the SET_BACKEND_REQ_FD socket, kept unused, or -1.
 	backendReq int
-	// complaints counts the requests the session went on after refusing
-	// (see complain).
-	complaints int
+	// log limits the lines the front end can trigger; shared by the
+	// Server's sessions, so reconnecting does not reset it.
+	log *virtio.LogLimiter
 }
 
-// maxComplaints is how many refused requests a session logs as warnings;
-// the session goes on after them, so without a bound a front end could
-// write log lines as fast as it sends messages.
-const maxComplaints = 16
-
-// complain logs a request that was refused while the session goes on: as a
-// warning for the first maxComplaints of the session, at V(1) after that.
-func (s *session) complain(format string, args ...any) {
-	s.complaints++
-	switch {
-	case s.complaints < maxComplaints:
-		glog.WarningDepth(1, "dev="+s.name+" "+fmt.Sprintf(format, args...))
-	case s.complaints == maxComplaints:
-		glog.WarningDepth(1, "dev="+s.name+" "+fmt.Sprintf(format, args...)+" (further refused requests are logged at V(1) only)")
-	case bool(glog.V(1)):
-		glog.InfoDepth(1, "dev="+s.name+" "+fmt.Sprintf(format, args...))
-	}
-}
-
-func newSession(b Backend, name string, uc *net.UnixConn, lim *memLimits) (*session, error) {
+func newSession(b Backend, name string, uc *net.UnixConn, lim *memLimits, log *virtio.LogLimiter) (*session, error) {
 	own, err := connFD(uc)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, backendReq: -1}
+	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, log: log, backendReq: -1}
 	n := max(b.NumQueues(), 0)
 	s.vrings = make([]*vring, n)
 	for i := range s.vrings {
@@ -105,5 +87,5 @@ func (s *session) teardown() {
 		s.mem = nil
 	}
 	_ = s.c.uc.Close()
-	glog.Infof("dev=%s session closed", s.name)
+	s.log.Infof("session closed")
 }

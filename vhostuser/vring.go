@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	"github.com/golang/glog"
 	"golang.org/x/sys/unix"
 
 	"github.com/ccmblk/ccmblk/virtio"
@@ -131,8 +130,8 @@ func (s *session) startRing(vr *vring) error {
 	}
 	run := &ringRun{q: q, kick: k, done: make(chan struct{})}
 	vr.run = run
-	glog.Infof("dev=%s q=%d started: size %d, next avail %d, event idx %t",
-		s.name, vr.index, vr.num, vr.base, s.features&virtio.FRingEventIdx != 0)
+	s.log.Infof("q=%d started: size %d, next avail %d, event idx %t",
+		vr.index, vr.num, vr.base, s.features&virtio.FRingEventIdx != 0)
 	go s.serveRing(vr, run)
 	return nil
 }
@@ -142,9 +141,9 @@ func (s *session) serveRing(vr *vring, run *ringRun) {
 	defer close(run.done)
 	err := s.serveQueue(vr, run)
 	if err != nil && !errors.Is(err, errStopped) {
-		glog.Errorf("dev=%s q=%d broken: %v", s.name, vr.index, err)
+		s.log.Errorf("q=%d broken: %v", vr.index, err)
 		if err := vr.errs.Notify(); err != nil {
-			glog.Errorf("dev=%s q=%d: %v", s.name, vr.index, err)
+			s.log.Errorf("q=%d: %v", vr.index, err)
 		}
 	}
 }
@@ -155,7 +154,7 @@ func (s *session) serveQueue(vr *vring, run *ringRun) (err error) {
 	debug.SetPanicOnFault(true)
 	defer func() {
 		if p := recover(); p != nil {
-			glog.Errorf("dev=%s q=%d panic: %v\n%s", s.name, vr.index, p, debug.Stack())
+			s.log.Errorf("q=%d panic: %v\n%s", vr.index, p, debug.Stack())
 			err = fmt.Errorf("vhostuser: vring %d: panic: %v", vr.index, p)
 		}
 	}()
@@ -174,7 +173,7 @@ func (s *session) stopRing(vr *vring) {
 	<-run.done
 	vr.run = nil
 	vr.base = run.q.NextAvail()
-	glog.Infof("dev=%s q=%d stopped at next avail %d", s.name, vr.index, vr.base)
+	s.log.Infof("q=%d stopped at next avail %d", vr.index, vr.base)
 }
 
 // stopAll stops every running ring.
@@ -189,7 +188,7 @@ func (s *session) reconcileAll() error {
 	var first error
 	for _, vr := range s.vrings {
 		if err := s.reconcile(vr); err != nil {
-			glog.Errorf("dev=%s q=%d: %v", s.name, vr.index, err)
+			s.log.Errorf("q=%d: %v", vr.index, err)
 			if first == nil {
 				first = err
 			}

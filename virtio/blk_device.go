@@ -39,6 +39,10 @@ type BlockDevice struct {
 	// flushErr is the first failed flush, returned by every later one.
 	flushErr atomic.Pointer[error]
 
+	// log limits the lines the guest can trigger, across all queues and
+	// their restarts.
+	log *LogLimiter
+
 	mu      sync.Mutex
 	serving []bool // queues with a running ServeQueue
 }
@@ -74,6 +78,7 @@ func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
 		capacity: lo / BlkSectorSize,
 		readOnly: d.ReadOnly(),
 		serving:  make([]bool, o.NumQueues),
+		log:      NewLogLimiter("dev="+o.Name, DefaultLogBurst, DefaultLogEvery),
 	}
 	b.limits = BlkLimits{Capacity: b.capacity, SectorSize: ss, MaxDescs: int(o.QueueSize)}
 	copy(b.serial[:], o.Serial)

@@ -59,8 +59,6 @@ type queueServer struct {
 	cost atomic.Int64 // moving average of a disk call's duration, in ns
 
 	mu sync.Mutex
-	// +checklocks:mu
-	log *rateLog
 	// broken is the first error that made the queue unusable.
 	// +checklocks:mu
 	broken error
@@ -96,7 +94,6 @@ func serve(b *BlockDevice, index int, q *Queue, kick Kick, call Notifier) error 
 		index: index,
 		q:     q,
 		call:  call,
-		log:   newRateLog(fmt.Sprintf("dev=%s q=%d", b.opts.Name, index)),
 		slots: make([]*blkRequest, q.Size()),
 		batch: make([]*blkRequest, 0, min(maxBatch, int(q.Size()))),
 	}
@@ -222,7 +219,7 @@ func (s *queueServer) reject(r *blkRequest, err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.log.warningf("request rejected: %v", err)
+	s.b.log.Warningf("q=%d: request rejected: %v", s.index, err)
 	s.pushLocked(r)
 }
 
@@ -274,7 +271,7 @@ func (s *queueServer) finishLocked(r *blkRequest) {
 		r.req.setStatus(r.status)
 	}
 	if r.err != nil {
-		s.log.warningf("%s sector %d, %d bytes: %v", blkTypeName(r.req.Type), r.req.Sector, r.req.DataLen, r.err)
+		s.b.log.Warningf("q=%d: %s sector %d, %d bytes: %v", s.index, blkTypeName(r.req.Type), r.req.Sector, r.req.DataLen, r.err)
 	} else if glog.V(2) {
 		glog.Infof("dev=%s q=%d: %s sector %d, %d bytes: ok", s.b.opts.Name, s.index, blkTypeName(r.req.Type), r.req.Sector, r.req.DataLen)
 	}
@@ -326,15 +323,8 @@ func (s *queueServer) publishLocked() bool {
 // under it, and signals may reach the driver in any order.
 func (s *queueServer) notify() {
 	if err := s.call.Notify(); err != nil {
-		s.warningf("notify: %v", err)
+		s.b.log.Warningf("q=%d: notify: %v", s.index, err)
 	}
-}
-
-// warningf logs a rate-limited warning.
-func (s *queueServer) warningf(format string, args ...any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log.warningf(format, args...)
 }
 
 // isBroken reports whether the queue is broken.
@@ -359,7 +349,7 @@ func (s *queueServer) breakLocked(err error) {
 		return
 	}
 	s.broken = fmt.Errorf("virtio: queue %d broken: %w", s.index, err)
-	glog.Errorf("dev=%s q=%d: %v", s.b.opts.Name, s.index, s.broken)
+	s.b.log.Errorf("q=%d: %v", s.index, s.broken)
 }
 
 // fail breaks the queue after a panic outside a disk call, which may have
@@ -383,7 +373,7 @@ func (s *queueServer) recovered(x any) error {
 			return fmt.Errorf("%w: %v", ErrFault, e)
 		}
 	}
-	glog.Errorf("dev=%s q=%d: panic: %v\n%s", s.b.opts.Name, s.index, x, debug.Stack())
+	s.b.log.Errorf("q=%d: panic: %v\n%s", s.index, x, debug.Stack())
 	return fmt.Errorf("%w: %v", ErrPanic, x)
 }
 
