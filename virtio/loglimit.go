@@ -30,7 +30,7 @@ type LogLimiter struct {
 // Default limits: enough for a front end's start-up and a few resets at
 // once, then one line a second.
 const (
-	DefaultLogBurst = 64
+	DefaultLogBurst = 32
 	DefaultLogEvery = time.Second
 )
 
