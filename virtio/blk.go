@@ -32,6 +32,12 @@ const (
 	BlkFConfigWCE uint64 = 1 << 11
 	// BlkFMQ is VIRTIO_BLK_F_MQ: num_queues is valid.
 	BlkFMQ uint64 = 1 << 12
+	// BlkFDiscard is VIRTIO_BLK_F_DISCARD: the DISCARD command and its
+	// configuration fields.
+	BlkFDiscard uint64 = 1 << 13
+	// BlkFWriteZeroes is VIRTIO_BLK_F_WRITE_ZEROES: the WRITE_ZEROES
+	// command and its configuration fields.
+	BlkFWriteZeroes uint64 = 1 << 14
 )
 
 // virtio-blk request types (virtio 1.2 section 5.2.6).
@@ -40,6 +46,11 @@ const (
 	BlkTOut   uint32 = 1 // write sectors from device-readable buffers
 	BlkTFlush uint32 = 4 // make completed writes durable
 	BlkTGetID uint32 = 8 // return the device serial
+	// BlkTDiscard frees the sectors of each segment; they may read as
+	// anything afterwards.
+	BlkTDiscard uint32 = 11
+	// BlkTWriteZeroes makes the sectors of each segment read as zeros.
+	BlkTWriteZeroes uint32 = 13
 )
 
 // virtio-blk request status values.
@@ -68,15 +79,22 @@ const (
 // fields not listed stay 0: size_max (8, le32; BlkFSizeMax is not offered),
 // geometry (16; BlkFGeometry is not offered), physical_block_exp (24) and
 // alignment_offset (25) (one logical block per physical block, aligned),
-// and from offset 36 on the discard, write-zeroes, secure-erase and zoned
-// fields, whose features are not offered.
+// the discard and write-zeroes fields when their features are not offered,
+// and from offset 60 on the secure-erase and zoned fields, whose features
+// are not offered.
 const (
-	cfgCapacity  = 0  // le64, in 512-byte sectors
-	cfgSegMax    = 12 // le32
-	cfgBlkSize   = 20 // le32
-	cfgMinIOSize = 26 // le16, in blk_size units
-	cfgWriteback = 32 // u8
-	cfgNumQueues = 34 // le16
+	cfgCapacity            = 0  // le64, in 512-byte sectors
+	cfgSegMax              = 12 // le32
+	cfgBlkSize             = 20 // le32
+	cfgMinIOSize           = 26 // le16, in blk_size units
+	cfgWriteback           = 32 // u8
+	cfgNumQueues           = 34 // le16
+	cfgMaxDiscardSectors   = 36 // le32, per segment, in 512-byte sectors
+	cfgMaxDiscardSeg       = 40 // le32
+	cfgDiscardAlign        = 44 // le32, in 512-byte sectors
+	cfgMaxWriteZeroesSecs  = 48 // le32, per segment, in 512-byte sectors
+	cfgMaxWriteZeroesSeg   = 52 // le32
+	cfgWriteZeroesMayUnmap = 56 // u8
 )
 
 // blkConfig is the device's configuration, encoded by encode.
@@ -86,6 +104,9 @@ type blkConfig struct {
 	blkSize   uint32
 	writeback bool
 	numQueues uint16
+	// Zero unless the feature is offered (virtio 1.2 section 5.2.4).
+	discard, writeZeroes ZeroLimits
+	mayUnmap             bool
 }
 
 // encode writes the configuration space into b.
@@ -99,4 +120,16 @@ func (c *blkConfig) encode(b *[BlkConfigSize]byte) {
 		b[cfgWriteback] = 1
 	}
 	binary.LittleEndian.PutUint16(b[cfgNumQueues:], c.numQueues)
+	if c.discard.MaxSegments > 0 {
+		binary.LittleEndian.PutUint32(b[cfgMaxDiscardSectors:], c.discard.MaxSectors)
+		binary.LittleEndian.PutUint32(b[cfgMaxDiscardSeg:], c.discard.MaxSegments)
+		binary.LittleEndian.PutUint32(b[cfgDiscardAlign:], c.blkSize/BlkSectorSize)
+	}
+	if c.writeZeroes.MaxSegments > 0 {
+		binary.LittleEndian.PutUint32(b[cfgMaxWriteZeroesSecs:], c.writeZeroes.MaxSectors)
+		binary.LittleEndian.PutUint32(b[cfgMaxWriteZeroesSeg:], c.writeZeroes.MaxSegments)
+		if c.mayUnmap {
+			b[cfgWriteZeroesMayUnmap] = 1
+		}
+	}
 }

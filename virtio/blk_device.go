@@ -19,6 +19,13 @@ type BlockOptions struct {
 	// Name prefixes the device's log lines (for example the socket path);
 	// it may be empty.
 	Name string
+	// Discard offers DISCARD; the disk must be a Discarder.
+	Discard bool
+	// WriteZeroes offers WRITE_ZEROES; the disk must be a Zeroer.
+	WriteZeroes bool
+	// WriteZeroesMayUnmap tells the driver that WRITE_ZEROES with UNMAP
+	// may free space (write_zeroes_may_unmap); it needs WriteZeroes.
+	WriteZeroesMayUnmap bool
 }
 
 // MaxBlkQueues is the largest NumQueues a BlockDevice accepts.
@@ -34,6 +41,8 @@ type BlockDevice struct {
 	capacity  uint64 // in 512-byte sectors
 	limits    BlkLimits
 	readOnly  bool
+	zeroer    Zeroer    // set if WRITE_ZEROES is offered
+	discarder Discarder // set if DISCARD is offered
 	serial    [BlkIDBytes]byte
 	writeback atomic.Bool // config writeback: false means write-through
 	// flushErr is the first failed flush, returned by every later one.
@@ -81,19 +90,51 @@ func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
 		log:      NewLogLimiter("dev="+o.Name, DefaultLogBurst, DefaultLogEvery),
 	}
 	b.limits = BlkLimits{Capacity: b.capacity, SectorSize: ss, MaxDescs: int(o.QueueSize)}
+	if err := b.setZeroing(o); err != nil {
+		return nil, err
+	}
 	copy(b.serial[:], o.Serial)
 	b.writeback.Store(true)
 	return b, nil
 }
 
+// setZeroing takes the DISCARD and WRITE_ZEROES options.
+func (b *BlockDevice) setZeroing(o BlockOptions) error {
+	lim := ZeroLimits{MaxSectors: maxZeroSectors, MaxSegments: maxZeroSegments}
+	if o.Discard {
+		d, ok := b.disk.(Discarder)
+		if !ok {
+			return fmt.Errorf("%w: DISCARD offered, the disk cannot discard", ErrBadOptions)
+		}
+		b.discarder, b.limits.Discard = d, lim
+	}
+	if o.WriteZeroes {
+		z, ok := b.disk.(Zeroer)
+		if !ok {
+			return fmt.Errorf("%w: WRITE_ZEROES offered, the disk cannot write zeroes", ErrBadOptions)
+		}
+		b.zeroer, b.limits.WriteZeroes = z, lim
+	} else if o.WriteZeroesMayUnmap {
+		return fmt.Errorf("%w: WriteZeroesMayUnmap without WriteZeroes", ErrBadOptions)
+	}
+	return nil
+}
+
 // Features returns the virtio features the device offers: VERSION_1,
 // RING_INDIRECT_DESC, RING_EVENT_IDX, SEG_MAX, BLK_SIZE, TOPOLOGY, FLUSH,
-// CONFIG_WCE, MQ, and RO when the disk is read-only.
+// CONFIG_WCE, MQ, RO when the disk is read-only, and DISCARD and
+// WRITE_ZEROES as the options ask.
 func (b *BlockDevice) Features() uint64 {
 	f := FVersion1 | FRingIndirectDesc | FRingEventIdx |
 		BlkFSegMax | BlkFBlkSize | BlkFTopology | BlkFFlush | BlkFConfigWCE | BlkFMQ
 	if b.readOnly {
 		f |= BlkFRO
+	}
+	if b.discarder != nil {
+		f |= BlkFDiscard
+	}
+	if b.zeroer != nil {
+		f |= BlkFWriteZeroes
 	}
 	return f
 }
@@ -107,11 +148,14 @@ func (b *BlockDevice) MaxQueueSize() uint16 { return b.opts.QueueSize }
 // config returns the current configuration.
 func (b *BlockDevice) config() blkConfig {
 	return blkConfig{
-		capacity:  b.capacity,
-		segMax:    uint32(b.limits.MaxDescs) - 2, // header and status take two descriptors
-		blkSize:   uint32(b.sectorSz),
-		writeback: b.writeback.Load(),
-		numQueues: uint16(b.opts.NumQueues),
+		capacity:    b.capacity,
+		segMax:      uint32(b.limits.MaxDescs) - 2, // header and status take two descriptors
+		blkSize:     uint32(b.sectorSz),
+		writeback:   b.writeback.Load(),
+		numQueues:   uint16(b.opts.NumQueues),
+		discard:     b.limits.Discard,
+		writeZeroes: b.limits.WriteZeroes,
+		mayUnmap:    b.opts.WriteZeroesMayUnmap,
 	}
 }
 

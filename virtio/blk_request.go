@@ -15,12 +15,14 @@ type Request struct {
 	// Sector is the first 512-byte sector of IN and OUT requests.
 	Sector uint64
 	// DataLen is the number of data bytes the request transfers: the data
-	// of IN and OUT, BlkIDBytes for GET_ID, 0 for FLUSH.
+	// of IN and OUT, BlkIDBytes for GET_ID, 0 for FLUSH, DISCARD and
+	// WRITE_ZEROES (whose segments are in Segments).
 	DataLen uint64
 
-	descs  []Desc   // the chain's buffer descriptors
-	data   [][]byte // host views of the data, in order
-	status []byte   // host view of the status byte; nil if there is none
+	descs  []Desc    // the chain's buffer descriptors
+	data   [][]byte  // host views of the data, in order
+	segs   []Segment // DISCARD and WRITE_ZEROES: the checked segments
+	status []byte    // host view of the status byte; nil if there is none
 }
 
 // Data returns the host views of the request's data buffers, in order. They
@@ -58,6 +60,9 @@ type BlkLimits struct {
 	// advertised seg_max plus header and status); 0 means no limit beyond
 	// the chain's own bounds.
 	MaxDescs int
+	// Discard and WriteZeroes bound the segments of those requests; a
+	// zero MaxSegments makes the type unsupported.
+	Discard, WriteZeroes ZeroLimits
 }
 
 // ParseRequest walks c and parses the virtio-blk request it carries into r,
@@ -65,14 +70,15 @@ type BlkLimits struct {
 // device-readable bytes, however they are split across descriptors; the
 // status is the last byte of the last device-writable descriptor; the data
 // are the bytes between them, which may share descriptors with either.
-// IN and OUT must map to whole disk sectors inside the disk described by l.
+// IN and OUT must map to whole disk sectors inside the disk described by l;
+// so must every segment of DISCARD and WRITE_ZEROES (see parseSegments).
 //
 // On error, r.HasStatus() tells the two tiers apart: without a status byte
 // (a malformed chain) the request is completed with used length 0;
 // otherwise BlkStatus(err) is written to the status byte. ParseRequest does
 // not touch the data buffers.
 func ParseRequest(c *Chain, l BlkLimits, r *Request) error {
-	*r = Request{descs: r.descs[:0], data: r.data[:0]}
+	*r = Request{descs: r.descs[:0], data: r.data[:0], segs: r.segs[:0]}
 	for {
 		d, ok, err := c.Next()
 		if err != nil {
@@ -131,6 +137,11 @@ func (r *Request) mapData(rd *ChainReader, wr *ChainWriter, l BlkLimits) error {
 		if in != 0 || out != 0 {
 			return r.errorf(ErrDataDirection, in+out)
 		}
+	case BlkTDiscard, BlkTWriteZeroes:
+		if out != 0 {
+			return r.errorf(ErrDataDirection, out)
+		}
+		err = r.parseSegments(rd, in, l)
 	case BlkTGetID:
 		if in != 0 {
 			return r.errorf(ErrDataDirection, in)
@@ -191,14 +202,15 @@ func checkRange(sector, n uint64, l BlkLimits) error {
 }
 
 // BlkStatus maps a request error to its virtio-blk status byte. It is the
-// only place errors become status values: nil is OK, an unsupported type is
-// UNSUPP, everything else (range, alignment, direction, read-only, disk and
-// authentication errors) is IOERR.
+// only place errors become status values: nil is OK, an unsupported type or
+// discard/write-zeroes segment is UNSUPP, everything else (range,
+// alignment, direction, size, read-only, disk and authentication errors) is
+// IOERR.
 func BlkStatus(err error) uint8 {
 	switch {
 	case err == nil:
 		return BlkSOK
-	case errors.Is(err, ErrUnsupported):
+	case errors.Is(err, ErrUnsupported), errors.Is(err, ErrUnsupportedSegment):
 		return BlkSUnsupp
 	default:
 		return BlkSIOErr

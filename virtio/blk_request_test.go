@@ -9,11 +9,14 @@ import (
 	"github.com/ccmblk/ccmblk/virtio/virtiotest"
 )
 
-// testCapacity and testMaxDescs are the limits of the parse tests.
+// testCapacity, testMaxDescs and testZero are the limits of the parse
+// tests.
 const (
 	testCapacity = 2048
 	testMaxDescs = 8
 )
+
+var testZero = virtio.ZeroLimits{MaxSectors: 64, MaxSegments: 4}
 
 type seg = virtiotest.Seg
 
@@ -81,6 +84,14 @@ var parseCases = []parseCase{
 	{name: "data in pieces", build: func(d *virtiotest.Driver) []seg {
 		return []seg{hdr(d, virtio.BlkTIn, 0), buf(d, 100, true), buf(d, 700, true), buf(d, 224, true), status(d)}
 	}, wantType: virtio.BlkTIn, wantLen: 1024},
+	{name: "WRITE_ZEROES", build: segments(virtio.BlkTWriteZeroes, sg(0, 64, 0)), wantType: virtio.BlkTWriteZeroes},
+	{name: "WRITE_ZEROES unmap", build: segments(virtio.BlkTWriteZeroes, sg(testCapacity-64, 64, 1)), wantType: virtio.BlkTWriteZeroes},
+	{name: "DISCARD most segments", build: segments(virtio.BlkTDiscard, sg(0, 8, 0), sg(100, 1, 0), sg(7, 0, 0), sg(testCapacity-1, 1, 0)), wantType: virtio.BlkTDiscard},
+	{name: "DISCARD 4096 disk", ss: 4096, build: segments(virtio.BlkTDiscard, sg(8, 16, 0)), wantType: virtio.BlkTDiscard},
+	{name: "segments split across descriptors", build: func(d *virtiotest.Driver) []seg {
+		a, n := d.BlkSegments(sg(1, 2, 1), sg(3, 4, 0))
+		return []seg{hdr(d, virtio.BlkTWriteZeroes, 0), {Addr: a, Len: 5}, {Addr: a + 5, Len: uint32(n - 5)}, status(d)}
+	}, wantType: virtio.BlkTWriteZeroes},
 
 	// Refused with a status byte.
 	{name: "SCSI type", build: simple(2, 0, 0, false), wantErr: virtio.ErrUnsupported, wantStatus: int(virtio.BlkSUnsupp)},
@@ -91,6 +102,20 @@ var parseCases = []parseCase{
 	{name: "FLUSH with writable data", build: simple(virtio.BlkTFlush, 0, 512, true), wantErr: virtio.ErrDataDirection, wantStatus: int(virtio.BlkSIOErr)},
 	{name: "GET_ID short", build: simple(virtio.BlkTGetID, 0, virtio.BlkIDBytes-1, true), wantErr: virtio.ErrDataLen, wantStatus: int(virtio.BlkSIOErr)},
 	{name: "GET_ID readable", build: simple(virtio.BlkTGetID, 0, virtio.BlkIDBytes, false), wantErr: virtio.ErrDataDirection, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "WRITE_ZEROES unknown flag", build: segments(virtio.BlkTWriteZeroes, sg(0, 1, 2)), wantErr: virtio.ErrUnsupportedSegment, wantStatus: int(virtio.BlkSUnsupp)},
+	{name: "WRITE_ZEROES high flag", build: segments(virtio.BlkTWriteZeroes, sg(0, 1, 0), sg(0, 1, 1<<31|1)), wantErr: virtio.ErrUnsupportedSegment, wantStatus: int(virtio.BlkSUnsupp)},
+	{name: "DISCARD with unmap", build: segments(virtio.BlkTDiscard, sg(0, 1, 1)), wantErr: virtio.ErrUnsupportedSegment, wantStatus: int(virtio.BlkSUnsupp)},
+	{name: "DISCARD too many segments", build: segments(virtio.BlkTDiscard, sg(0, 1, 0), sg(1, 1, 0), sg(2, 1, 0), sg(3, 1, 0), sg(4, 1, 0)), wantErr: virtio.ErrUnsupportedSegment, wantStatus: int(virtio.BlkSUnsupp)},
+	{name: "DISCARD no segments", build: simple(virtio.BlkTDiscard, 0, 0, false), wantErr: virtio.ErrDataLen, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "WRITE_ZEROES short segment", build: simple(virtio.BlkTWriteZeroes, 0, 15, false), wantErr: virtio.ErrDataLen, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "WRITE_ZEROES partial second segment", build: simple(virtio.BlkTWriteZeroes, 0, 17, false), wantErr: virtio.ErrDataLen, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "WRITE_ZEROES writable segments", build: simple(virtio.BlkTWriteZeroes, 0, 16, true), wantErr: virtio.ErrDataDirection, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "WRITE_ZEROES segment too large", build: segments(virtio.BlkTWriteZeroes, sg(0, 65, 1)), wantErr: virtio.ErrSegmentSize, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "DISCARD past end", build: segments(virtio.BlkTDiscard, sg(testCapacity-1, 2, 0)), wantErr: virtio.ErrOutOfRange, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "DISCARD sector wraps", build: segments(virtio.BlkTDiscard, sg(math.MaxUint64-1, 8, 0)), wantErr: virtio.ErrOutOfRange, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "WRITE_ZEROES bad second segment", build: segments(virtio.BlkTWriteZeroes, sg(0, 8, 0), sg(testCapacity, 1, 0)), wantErr: virtio.ErrOutOfRange, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "4096 disk unaligned segment sector", ss: 4096, build: segments(virtio.BlkTDiscard, sg(4, 8, 0)), wantErr: virtio.ErrUnaligned, wantStatus: int(virtio.BlkSIOErr)},
+	{name: "4096 disk unaligned segment length", ss: 4096, build: segments(virtio.BlkTWriteZeroes, sg(8, 12, 0)), wantErr: virtio.ErrUnaligned, wantStatus: int(virtio.BlkSIOErr)},
 	{name: "header short", build: func(d *virtiotest.Driver) []seg {
 		return []seg{{Addr: hdr(d, virtio.BlkTIn, 0).Addr, Len: 8}, buf(d, 512, true), status(d)}
 	}, wantErr: virtio.ErrShortHeader, wantStatus: int(virtio.BlkSIOErr)},
@@ -148,6 +173,19 @@ var parseCases = []parseCase{
 	}, wantErr: virtio.ErrDescOrder, wantStatus: noStatus},
 }
 
+// sg is one DISCARD or WRITE_ZEROES segment.
+func sg(sector uint64, n, flags uint32) virtio.Segment {
+	return virtio.Segment{Sector: sector, Sectors: n, Flags: flags}
+}
+
+// segments builds a DISCARD or WRITE_ZEROES request as Linux does.
+func segments(typ uint32, segs ...virtio.Segment) func(d *virtiotest.Driver) []seg {
+	return func(d *virtiotest.Driver) []seg {
+		a, n := d.BlkSegments(segs...)
+		return []seg{hdr(d, typ, 0), {Addr: a, Len: uint32(n)}, status(d)}
+	}
+}
+
 // buildParseCase lays tc out in a fresh driver and publishes it.
 func buildParseCase(t testing.TB, tc parseCase) *virtiotest.Driver {
 	d := virtiotest.NewGuest(t, 1<<16, testQueueSize)
@@ -171,7 +209,7 @@ func parseOne(t testing.TB, d *virtiotest.Driver, ss int, r *virtio.Request) err
 	if ss == 0 {
 		ss = 512
 	}
-	return virtio.ParseRequest(&c, virtio.BlkLimits{Capacity: testCapacity, SectorSize: ss, MaxDescs: testMaxDescs}, r)
+	return virtio.ParseRequest(&c, virtio.BlkLimits{Capacity: testCapacity, SectorSize: ss, MaxDescs: testMaxDescs, Discard: testZero, WriteZeroes: testZero}, r)
 }
 
 func TestParseRequest(t *testing.T) {
@@ -242,5 +280,35 @@ func TestParseRequestReuse(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("ParseRequest allocates %v times per request", allocs)
+	}
+}
+
+// TestParseSegments checks what ParseRequest copies out of the segments.
+func TestParseSegments(t *testing.T) {
+	want := []virtio.Segment{sg(1, 2, 1), sg(3, 4, 0)}
+	d := buildParseCase(t, parseCase{build: segments(virtio.BlkTWriteZeroes, want...)})
+	var r virtio.Request
+	if err := parseOne(t, d, 512, &r); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Segments(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Segments = %+v, want %+v", got, want)
+	}
+}
+
+// TestParseSegmentsNotOffered: without the feature, the types are
+// unsupported.
+func TestParseSegmentsNotOffered(t *testing.T) {
+	for _, typ := range []uint32{virtio.BlkTDiscard, virtio.BlkTWriteZeroes} {
+		d := buildParseCase(t, parseCase{build: segments(typ, sg(0, 1, 0))})
+		var c virtio.Chain
+		if ok, err := d.Queue(false).Pop(&c); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		var r virtio.Request
+		err := virtio.ParseRequest(&c, virtio.BlkLimits{Capacity: testCapacity, SectorSize: 512}, &r)
+		if !errors.Is(err, virtio.ErrUnsupported) || virtio.BlkStatus(err) != virtio.BlkSUnsupp {
+			t.Errorf("type %d not offered: %v, want UNSUPP", typ, err)
+		}
 	}
 }

@@ -196,7 +196,7 @@ func (s *queueServer) start(r *blkRequest, behind int) {
 		r.status = BlkSOK
 		s.complete(r)
 		return
-	case BlkTOut:
+	case BlkTOut, BlkTDiscard, BlkTWriteZeroes:
 		if s.b.readOnly {
 			s.reject(r, r.req.errorf(ErrReadOnly, r.req.DataLen))
 			return
@@ -388,6 +388,10 @@ func blkTypeName(t uint32) string {
 		return "FLUSH"
 	case BlkTGetID:
 		return "GET_ID"
+	case BlkTDiscard:
+		return "DISCARD"
+	case BlkTWriteZeroes:
+		return "WRITE_ZEROES"
 	default:
 		return fmt.Sprintf("type %d", t)
 	}

@@ -64,15 +64,21 @@ func (s *queueServer) completePublish(r *blkRequest) bool {
 	return s.publishLocked()
 }
 
-// do performs an IN, OUT or FLUSH request with x.
+// do performs an IN, OUT, DISCARD, WRITE_ZEROES or FLUSH request with x.
 func (s *queueServer) do(x *xfer, r *Request) error {
 	b := s.b
 	start := r.Sector / uint64(b.sectorSz/BlkSectorSize)
 	switch r.Type {
 	case BlkTIn:
 		return x.transfer(b.disk, false, start, r.data, b.sectorSz)
-	case BlkTOut:
-		if err := x.transfer(b.disk, true, start, r.data, b.sectorSz); err != nil {
+	case BlkTOut, BlkTDiscard, BlkTWriteZeroes:
+		var err error
+		if r.Type == BlkTOut {
+			err = x.transfer(b.disk, true, start, r.data, b.sectorSz)
+		} else {
+			err = b.zero(r)
+		}
+		if err != nil {
 			return err
 		}
 		if !b.writeback.Load() {

@@ -90,6 +90,13 @@ var (
 	ErrUnaligned = errors.New("virtio: blk request not aligned to disk sectors")
 	// ErrOutOfRange reports a request beyond the disk's capacity.
 	ErrOutOfRange = errors.New("virtio: blk request out of range")
+	// ErrUnsupportedSegment reports a DISCARD or WRITE_ZEROES request
+	// with more segments than offered, or a segment with flags the type
+	// does not take (status UNSUPP).
+	ErrUnsupportedSegment = errors.New("virtio: unsupported discard or write-zeroes segment")
+	// ErrSegmentSize reports a DISCARD or WRITE_ZEROES segment larger than
+	// the device offers.
+	ErrSegmentSize = errors.New("virtio: discard or write-zeroes segment too large")
 	// ErrReadOnly reports a write to a read-only disk.
 	ErrReadOnly = errors.New("virtio: write to read-only disk")
 )

@@ -157,8 +157,29 @@ func FuzzParseRequest(f *testing.F) {
 			if r.DataLen != virtio.BlkIDBytes {
 				t.Fatalf("GET_ID with %d data bytes", r.DataLen)
 			}
+		case virtio.BlkTDiscard, virtio.BlkTWriteZeroes:
+			checkSegments(t, &r, ss)
 		default:
 			t.Fatalf("accepted type %d", r.Type)
 		}
 	})
+}
+
+// checkSegments checks the invariants of an accepted DISCARD or
+// WRITE_ZEROES request.
+func checkSegments(t *testing.T, r *virtio.Request, ss int) {
+	segs := r.Segments()
+	if len(segs) == 0 || len(segs) > int(testZero.MaxSegments) || r.DataLen != 0 {
+		t.Fatalf("accepted %d segments, %d data bytes", len(segs), r.DataLen)
+	}
+	for _, s := range segs {
+		per := uint64(ss / 512)
+		end := s.Sector + uint64(s.Sectors)
+		if s.Sectors > testZero.MaxSectors || end < s.Sector || end > testCapacity || s.Sector%per != 0 || uint64(s.Sectors)%per != 0 {
+			t.Fatalf("accepted segment %+v", s)
+		}
+		if s.Flags&^virtio.BlkWriteZeroesFlagUnmap != 0 || r.Type == virtio.BlkTDiscard && s.Flags != 0 {
+			t.Fatalf("accepted flags %#x on type %d", s.Flags, r.Type)
+		}
+	}
 }

@@ -23,6 +23,9 @@ type closingDisk interface {
 func openDisk(o *options) (closingDisk, error) {
 	switch o.format {
 	case "raw":
+		if o.sparse {
+			return nil, errors.New("--sparse applies to --format ccm; raw images punch holes anyway")
+		}
 		return openRaw(o.blkFile, o.image.SectorSize, o.readOnly)
 	case "ccm":
 	default:
@@ -34,22 +37,58 @@ func openDisk(o *options) (closingDisk, error) {
 	}
 	// The engine keeps only its expanded key schedule.
 	defer clear(p.Key)
-	img, err := ccm.Open(o.blkFile, p, ccm.OpenOptions{ReadOnly: o.readOnly})
+	img, err := ccm.Open(o.blkFile, p, ccm.OpenOptions{ReadOnly: o.readOnly, Sparse: o.sparse})
 	if err != nil {
 		return nil, err
 	}
-	if img.Sectors() == 0 {
+	if err := checkKey(o, img); err != nil {
 		_ = img.Close()
-		return nil, fmt.Errorf("%s holds no whole logical sector", o.blkFile)
-	}
-	sector0 := make([]byte, img.SectorSize())
-	if err := img.ReadSectors(0, [][]byte{sector0}); err != nil {
-		_ = img.Close()
-		if errors.Is(err, ccm.ErrAuth) {
-			return nil, fmt.Errorf("%s: sector 0 does not authenticate: wrong key, --mac-len, --nonce-len or --sector-size?", o.blkFile)
-		}
 		return nil, err
 	}
-	clear(sector0)
 	return img, nil
+}
+
+// checkKey refuses an image whose first written sector does not
+// authenticate: sector 0, or with --sparse the first sector that is not
+// unwritten (an image that is all unwritten cannot tell a wrong key).
+func checkKey(o *options, img *ccm.Image) error {
+	if img.Sectors() == 0 {
+		return fmt.Errorf("%s holds no whole logical sector", o.blkFile)
+	}
+	var first uint64
+	if o.sparse {
+		s, ok, err := img.FirstWritten()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			glog.Warningf("%s has no written sector yet: the key cannot be checked until the guest writes", o.blkFile)
+			return nil
+		}
+		first = s
+	}
+	sector := make([]byte, img.SectorSize())
+	defer clear(sector)
+	err := img.ReadSectors(first, [][]byte{sector})
+	if errors.Is(err, ccm.ErrAuth) {
+		return fmt.Errorf("%s: sector %d does not authenticate: wrong key, --mac-len, --nonce-len or --sector-size?", o.blkFile, first)
+	}
+	return err
+}
+
+// setZeroing sets what the device offers of DISCARD and WRITE_ZEROES:
+//   - raw: both; WRITE_ZEROES with unmap punches holes;
+//   - ccm: WRITE_ZEROES only, storing encrypted zero sectors (unmap is a
+//     hint); a freed slot would fail authentication, so no DISCARD;
+//   - ccm --sparse: both; holes are unwritten sectors that read as zeros.
+//
+// A read-only disk offers neither.
+func setZeroing(o *options, bo *virtio.BlockOptions) {
+	if o.readOnly {
+		return
+	}
+	bo.WriteZeroes = true
+	if o.format == "raw" || o.sparse {
+		bo.Discard, bo.WriteZeroesMayUnmap = true, true
+	}
 }

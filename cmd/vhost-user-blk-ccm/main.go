@@ -22,6 +22,7 @@ type options struct {
 	printCapabilities bool
 	blkFile           string
 	readOnly          bool
+	sparse            bool
 	format            string
 	numQueues         int
 	queueSize         int
@@ -40,6 +41,7 @@ func parseFlags() *options {
 	flag.StringVar(&o.blkFile, "blk-file", "", "the disk image to serve")
 	flag.BoolVar(&o.readOnly, "read-only", false, "open the image read-only and show the guest a read-only disk")
 	flag.StringVar(&o.format, "format", "ccm", "image format: ccm (encrypted) or raw (plain, same data path)")
+	flag.BoolVar(&o.sparse, "sparse", false, "ccm: all-zero slots are unwritten sectors that read as zeros; DISCARD and WRITE_ZEROES with unmap punch holes (see README for the trade-off)")
 	flag.IntVar(&o.numQueues, "num-queues", 16, "most request queues the guest may use (1..64); QEMU refuses a guest with more vCPUs than this unless its num-queues is set")
 	flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted (power of two, up to 32768)")
 	flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads with GET_ID (up to 20 bytes)")
@@ -104,18 +106,20 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	dev, err := virtio.NewBlockDevice(disk, virtio.BlockOptions{
+	bo := virtio.BlockOptions{
 		NumQueues: o.numQueues,
 		QueueSize: uint16(o.queueSize),
 		Serial:    o.serial,
 		Name:      name,
-	})
+	}
+	setZeroing(o, &bo)
+	dev, err := virtio.NewBlockDevice(disk, bo)
 	if err != nil {
 		_ = disk.Close()
 		return err
 	}
-	glog.Infof("dev=%s serving %s (%s, %d sectors of %d bytes, read-only %v)",
-		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly())
+	glog.Infof("dev=%s serving %s (%s, %d sectors of %d bytes, read-only %v, sparse %v, discard %v, write-zeroes %v)",
+		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly(), o.sparse, bo.Discard, bo.WriteZeroes)
 
 	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{
 		Name:           name,

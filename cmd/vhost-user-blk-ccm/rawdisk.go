@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ccmblk/ccmblk/ccm/holes"
 )
 
 // rawDisk serves a plain image file through the same data path as a CCM
@@ -18,12 +20,16 @@ type rawDisk struct {
 	sectorSize int
 	sectors    uint64
 	readOnly   bool
+	holes      *holes.File // nil if read-only
 }
 
 // iovMax is the most buffers one preadv or pwritev takes (Linux UIO_MAXIOV).
 const iovMax = 1024
 
-var errRawRange = errors.New("raw: request beyond the end of the image")
+var (
+	errRawRange    = errors.New("raw: request beyond the end of the image")
+	errRawReadOnly = errors.New("raw: image is read-only")
+)
 
 // openRaw opens the plain image at path with sectors of sectorSize bytes;
 // a trailing partial sector is not served.
@@ -59,7 +65,15 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s holds no whole sector", path)
 	}
-	return &rawDisk{f: f, sectorSize: sectorSize, sectors: n, readOnly: readOnly}, nil
+	d := &rawDisk{f: f, sectorSize: sectorSize, sectors: n, readOnly: readOnly}
+	if !readOnly {
+		// A regular file or block device, checked above.
+		if d.holes, err = holes.New(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // SectorSize returns the sector size in bytes.
@@ -85,7 +99,7 @@ func (d *rawDisk) ReadSectors(start uint64, bufs [][]byte) error {
 // WriteSectors writes bufs to the sectors from start on.
 func (d *rawDisk) WriteSectors(start uint64, bufs [][]byte) error {
 	if d.readOnly {
-		return errors.New("raw: image is read-only")
+		return errRawReadOnly
 	}
 	return d.transfer(start, bufs, unix.Pwritev)
 }

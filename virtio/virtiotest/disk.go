@@ -48,6 +48,7 @@ type MemDisk struct {
 	inflight    int
 	maxInflight int
 	ios         []IO
+	zeroings    []Zeroing
 }
 
 // NewMemDisk returns a zeroed disk of sectors sectors of sectorSize bytes.
