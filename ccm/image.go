@@ -171,9 +171,10 @@ func (img *Image) ReadOnly() bool { return img.readOnly }
 // whole number of sectors, in order. A sector whose tag does not verify
 // leaves its buffer zeroed; the others are still read, and the error is an
 // *AuthError naming the first failing sector. On a sparse image an
-// unwritten sector (an all-zero slot) reads as zeros. Buffers are decrypted into
-// directly: while the call runs they may briefly hold a sector's plaintext
-// before its tag is checked.
+// unwritten sector (an all-zero slot) reads as zeros. Each sector is
+// decrypted into the call's own scratch and copied to its buffer only once
+// its tag verifies: the buffers are only written, never read, and never
+// hold unverified plaintext, even for a moment.
 func (img *Image) ReadSectors(start uint64, bufs [][]byte) error {
 	n, err := img.check(start, bufs)
 	if err != nil || n == 0 {

@@ -49,10 +49,13 @@ func newGeometry(p, m, n int) geometry {
 type laneState struct {
 	l   lanes
 	hdr []byte // laneMax headers of hdrLen bytes
+	// pt receives the plaintext of laneMax sectors while their tags are
+	// checked (see sectorCipher.open).
+	pt []byte
 }
 
 func (g *geometry) newLaneState() *laneState {
-	ls := &laneState{hdr: make([]byte, laneMax*g.hdrLen)}
+	ls := &laneState{hdr: make([]byte, laneMax*g.hdrLen), pt: make([]byte, laneMax*g.sectorSize)}
 	for i := range laneMax {
 		h := ls.hdr[i*g.hdrLen : (i+1)*g.hdrLen : (i+1)*g.hdrLen]
 		h[0] = g.b0Flags
@@ -135,11 +138,14 @@ func (sc *sectorCipher) seal(ls *laneState, ct []byte, src *sectorCursor) {
 	}
 }
 
-// open decrypts the slots of ct into the next len(ct)/slotLen sectors of
-// dst, laneMax at a time, and checks their tags. A sector whose tag does
-// not verify is zeroed; open returns the index within ct of the first one
-// and how many there were. With sc.sparse, an all-zero slot is an
-// unwritten sector: it reads as zeros and does not count as failed.
+// open decrypts the slots of ct, laneMax at a time, into ls.pt, checks
+// their tags there, and copies each verified plaintext to the next of the
+// len(ct)/slotLen sectors of dst. dst is written once per sector, never
+// read, and never holds unverified plaintext: it may be guest memory that
+// a guest thread watches or changes meanwhile. A sector whose tag does not
+// verify is zeroed; open returns the index within ct of the first one and
+// how many there were. With sc.sparse, an all-zero slot is an unwritten
+// sector: it reads as zeros and does not count as failed.
 func (sc *sectorCipher) open(ls *laneState, ct []byte, dst *sectorCursor) (first, failed int) {
 	for base := 0; len(ct) > 0; {
 		n := min(laneMax, len(ct)/sc.slotLen)
@@ -147,22 +153,25 @@ func (sc *sectorCipher) open(ls *laneState, ct []byte, dst *sectorCursor) (first
 			slot := ct[i*sc.slotLen : (i+1)*sc.slotLen]
 			sc.loadLane(ls, i, slot)
 			ls.l.src[i] = slot[:sc.sectorSize]
-			ls.l.dst[i] = dst.next()
+			ls.l.dst[i] = ls.pt[i*sc.sectorSize : (i+1)*sc.sectorSize : (i+1)*sc.sectorSize]
 		}
 		ls.l.n = n
 		openLanes(sc.key, &ls.l, sc.hdrLen, sc.sectorSize)
 		for i := range n {
+			out := dst.next()
 			tag := ct[i*sc.slotLen+sc.sectorSize : i*sc.slotLen+sc.sectorSize+sc.macLen]
-			if !tagEqual(ls.l.tag[i][:sc.macLen], tag) {
-				clear(ls.l.dst[i]) // never hand out unverified plaintext
-				if sc.sparse && isZero(ct[i*sc.slotLen:(i+1)*sc.slotLen]) {
-					continue
-				}
-				if failed == 0 {
-					first = base + i
-				}
-				failed++
+			if tagEqual(ls.l.tag[i][:sc.macLen], tag) {
+				copy(out, ls.l.dst[i])
+				continue
 			}
+			clear(out)
+			if sc.sparse && isZero(ct[i*sc.slotLen:(i+1)*sc.slotLen]) {
+				continue
+			}
+			if failed == 0 {
+				first = base + i
+			}
+			failed++
 		}
 		ct = ct[n*sc.slotLen:]
 		base += n

@@ -6,7 +6,10 @@ package virtio
 // Sector numbers and buffers are in the Disk's own SectorSize units. Every
 // buffer handed to ReadSectors or WriteSectors is a whole number of sectors;
 // the buffers are consecutive on the disk, starting at start. They may be
-// views of guest memory: a Disk must not keep them after it returns.
+// views of guest memory: a Disk must not keep them after it returns, and
+// the guest may read and change them while a call runs, so a Disk writes
+// into them only data it is ready to hand out (ccm.Image verifies each
+// sector in its own scratch first) and never reads back what it wrote.
 // Implementations are safe for concurrent use on different sectors.
 type Disk interface {
 	// SectorSize is the size of one sector in bytes (512 or 4096).
