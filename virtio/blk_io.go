@@ -28,6 +28,7 @@ type xfer struct {
 // transfer reads (write false) or writes the disk sectors starting at
 // start to or from segs, whose total length is a multiple of sectorSize.
 func (x *xfer) transfer(d Disk, write bool, start uint64, segs [][]byte, sectorSize int) error {
+	defer x.trim()
 	i, off := 0, 0
 	for i < len(segs) {
 		x.bufs, x.frags, x.spans = x.bufs[:0], x.frags[:0], x.spans[:0]
@@ -106,6 +107,20 @@ func (x *xfer) batch(segs [][]byte, i, off, ss int) (int, int, uint64, error) {
 		n++
 	}
 	return i, off, n, nil
+}
+
+// trim drops lists grown beyond keepDescs entries by a request of many
+// descriptors, and the references to guest memory they hold.
+func (x *xfer) trim() {
+	if cap(x.bufs) > keepDescs {
+		x.bufs = nil
+	}
+	if cap(x.frags) > keepDescs {
+		x.frags = nil
+	}
+	if cap(x.spans) > keepDescs {
+		x.spans = nil
+	}
 }
 
 // gather copies frags, in order, into b.

@@ -49,6 +49,26 @@ func (r *Request) usedLen(s uint8) uint32 {
 	}
 }
 
+// keepDescs bounds the descriptors' worth of buffers a Request keeps for
+// the next request on its head. A longer chain's buffers are dropped once
+// it completes, so a driver that makes every head of every queue carry
+// seg_max descriptors once cannot make the device keep that much memory.
+const keepDescs = 16
+
+// trim drops buffers grown beyond keepDescs entries; the Request is done
+// with.
+func (r *Request) trim() {
+	if cap(r.descs) > keepDescs {
+		r.descs = nil
+	}
+	if cap(r.data) > keepDescs {
+		r.data = nil
+	}
+	if cap(r.segs) > keepDescs {
+		r.segs = nil
+	}
+}
+
 // BlkLimits describes what a request is checked against.
 type BlkLimits struct {
 	// Capacity is the disk size in 512-byte sectors.

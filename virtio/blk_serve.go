@@ -56,6 +56,8 @@ type queueServer struct {
 	workers sync.WaitGroup
 
 	busy atomic.Int32 // requests handed to workers and not yet completed
+	// held counts the descriptors of those requests (see maxHeldDescs).
+	held atomic.Int64
 	cost atomic.Int64 // moving average of a disk call's duration, in ns
 
 	mu sync.Mutex
@@ -85,6 +87,11 @@ const (
 	// costShift sets the weight of a new sample in the moving average:
 	// 1/2^costShift.
 	costShift = 3
+	// maxHeldDescs bounds the descriptors of the requests a queue has
+	// handed to its workers and not completed. Their parsed descriptor and
+	// data lists are what a queue's memory grows with, up to seg_max
+	// entries each; a request that would pass the bound runs inline.
+	maxHeldDescs = 4096
 )
 
 // serve runs queue index on the calling goroutine; see ServeQueue.
@@ -202,7 +209,8 @@ func (s *queueServer) start(r *blkRequest, behind int) {
 			return
 		}
 	}
-	if s.cost.Load() > int64(slowRequest) && (behind > 0 || s.busy.Load() > 0) {
+	if s.cost.Load() > int64(slowRequest) && (behind > 0 || s.busy.Load() > 0) &&
+		s.held.Load()+int64(len(r.req.descs)) <= maxHeldDescs {
 		s.offload(r)
 		return
 	}
@@ -287,7 +295,9 @@ func (s *queueServer) pushLocked(r *blkRequest) {
 	if s.dead {
 		return
 	}
-	if err := s.q.PushUsed(r.chain.Head(), r.req.usedLen(r.status)); err != nil {
+	n := r.req.usedLen(r.status)
+	r.req.trim()
+	if err := s.q.PushUsed(r.chain.Head(), n); err != nil {
 		s.breakLocked(err)
 	}
 }

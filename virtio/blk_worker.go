@@ -14,6 +14,7 @@ func (s *queueServer) offload(r *blkRequest) {
 		}
 	}
 	s.busy.Add(1)
+	s.held.Add(int64(len(r.req.descs)))
 	s.work <- r
 }
 
@@ -44,6 +45,7 @@ func (s *queueServer) worker(work <-chan *blkRequest) {
 // the queue goroutine.
 func (s *queueServer) serveOne(x *xfer, r *blkRequest) {
 	defer s.busy.Add(-1)
+	defer s.held.Add(-int64(len(r.req.descs)))
 	defer func() {
 		if p := recover(); p != nil {
 			s.fail(p)

@@ -12,8 +12,9 @@ import (
 var le = binary.LittleEndian
 
 const (
-	descFNext  = 1
-	descFWrite = 2
+	descFNext     = 1
+	descFWrite    = 2
+	descFIndirect = 4
 )
 
 // Ring is a split virtqueue driven from the driver side in guest RAM.
@@ -87,33 +88,67 @@ func (r *Ring) Post(bufs ...Buf) (uint16, error) {
 	head := r.free
 	for i, buf := range bufs {
 		idx := (r.free + uint16(i)) % r.Size
-		var flags uint16
-		if i < len(bufs)-1 {
-			flags |= descFNext
-		}
-		if buf.Write {
-			flags |= descFWrite
-		}
-		d, err := r.f.Host(r.Desc+virtio.GuestAddr(16*uint64(idx)), 16)
-		if err != nil {
+		if err := r.f.putDesc(r.Desc+virtio.GuestAddr(16*uint64(idx)), buf, 0, i < len(bufs)-1, (idx+1)%r.Size); err != nil {
 			return 0, err
 		}
-		le.PutUint64(d[0:], uint64(buf.GPA))
-		le.PutUint32(d[8:], buf.Len)
-		le.PutUint16(d[12:], flags)
-		le.PutUint16(d[14:], (idx+1)%r.Size)
 	}
 	r.free = (r.free + uint16(len(bufs))) % r.Size
+	return head, r.publish(head)
+}
+
+// PostIndirect writes bufs as an indirect table at table (16-aligned, 16
+// bytes per buffer), posts one descriptor pointing to it, and returns its
+// head. It does not kick. Several chains may share one table.
+func (r *Ring) PostIndirect(table virtio.GuestAddr, bufs ...Buf) (uint16, error) {
+	if len(bufs) == 0 || len(bufs) > virtio.MaxQueueSize {
+		return 0, fmt.Errorf("vhostusertest: indirect table of %d buffers", len(bufs))
+	}
+	for i, buf := range bufs {
+		if err := r.f.putDesc(table+virtio.GuestAddr(16*i), buf, 0, i < len(bufs)-1, uint16(i+1)); err != nil {
+			return 0, err
+		}
+	}
+	head := r.free
+	ind := Buf{GPA: table, Len: uint32(16 * len(bufs))}
+	if err := r.f.putDesc(r.Desc+virtio.GuestAddr(16*uint64(head)), ind, descFIndirect, false, 0); err != nil {
+		return 0, err
+	}
+	r.free = (r.free + 1) % r.Size
+	return head, r.publish(head)
+}
+
+// putDesc writes the descriptor of buf at gpa, with extra flags, and with
+// next as its successor if chained.
+func (f *Frontend) putDesc(gpa virtio.GuestAddr, buf Buf, flags uint16, chained bool, next uint16) error {
+	if chained {
+		flags |= descFNext
+	}
+	if buf.Write {
+		flags |= descFWrite
+	}
+	d, err := f.Host(gpa, 16)
+	if err != nil {
+		return err
+	}
+	le.PutUint64(d[0:], uint64(buf.GPA))
+	le.PutUint32(d[8:], buf.Len)
+	le.PutUint16(d[12:], flags)
+	le.PutUint16(d[14:], next)
+	return nil
+}
+
+// publish puts head in the avail ring and advances its index.
+func (r *Ring) publish(head uint16) error {
 	slot := r.Avail + 4 + virtio.GuestAddr(2*uint64(r.availIdx%r.Size))
 	if err := r.put16(slot, head); err != nil {
-		return 0, err
+		return err
 	}
 	r.availIdx++
 	// used_event (virtio 1.2 §2.7.10): ask for a call at the next element.
 	if err := r.put16(r.Avail+4+virtio.GuestAddr(2*uint64(r.Size)), r.usedIdx); err != nil {
-		return 0, err
+		return err
 	}
-	return head, r.put16(r.Avail+2, r.availIdx)
+	return r.put16(r.Avail+2, r.availIdx)
 }
 
 // Poll returns the next used element if the device has published one.
