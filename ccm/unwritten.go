@@ -1,10 +1,6 @@
 package ccm
 
-import (
-	"errors"
-
-	"golang.org/x/sys/unix"
-)
+import "github.com/ccmblk/ccmblk/ccm/holes"
 
 // Unwritten calls fn, in order, for each run of unwritten sectors among the
 // logical sectors [start, start+n): sectors whose slot is all zeros, which
@@ -54,22 +50,18 @@ func (img *Image) scan(start, end uint64, fn func(s, k uint64, unwritten bool) b
 	r := runs{fn: fn}
 	// Each pass advances s by at least one slot.
 	for s := start; s < end && !r.stopped; {
-		data, err := img.seek(s*slot, unix.SEEK_DATA)
+		data, hole, err := holes.NextData(img.f, int64(s*slot))
 		if err != nil {
-			return err
+			return img.ioError("read", err)
 		}
-		if d := data / slot; d > s {
+		if d := uint64(data) / slot; d > s {
 			d = min(d, end)
 			r.add(s, d-s, true)
 			s = d
 			continue
 		}
-		hole, err := img.seek(s*slot, unix.SEEK_HOLE)
-		if err != nil {
-			return err
-		}
 		// Slots that hold data bytes: the last one may end in the hole.
-		de := min(end, (hole+slot-1)/slot, s+uint64(img.chunk))
+		de := min(end, (uint64(hole)+slot-1)/slot, s+uint64(img.chunk))
 		ct := j.ct[:(de-s)*slot]
 		if err := img.readAt(ct, s); err != nil {
 			return err
@@ -86,36 +78,6 @@ func (img *Image) scan(start, end uint64, fn func(s, k uint64, unwritten bool) b
 	}
 	r.flush()
 	return nil
-}
-
-// seek returns the next offset at or after off that is data (SEEK_DATA)
-// or a hole (SEEK_HOLE); no data after off gives the largest offset.
-// Storage without hole support reports everything as data.
-func (img *Image) seek(off uint64, whence int) (uint64, error) {
-	rc, err := img.f.SyscallConn()
-	if err != nil {
-		return 0, img.ioError("read", err)
-	}
-	var pos int64
-	var serr error
-	if err := rc.Control(func(fd uintptr) { pos, serr = unix.Seek(int(fd), int64(off), whence) }); err != nil {
-		return 0, img.ioError("read", err)
-	}
-	switch {
-	case serr == nil:
-		return uint64(pos), nil
-	case errors.Is(serr, unix.ENXIO) && whence == unix.SEEK_DATA:
-		return 1<<63 - 1, nil
-	case errors.Is(serr, unix.ENXIO):
-		return off, nil
-	case errors.Is(serr, unix.EINVAL):
-		// No SEEK_DATA/SEEK_HOLE: all data.
-		if whence == unix.SEEK_DATA {
-			return off, nil
-		}
-		return 1<<63 - 1, nil
-	}
-	return 0, img.ioError("read", serr)
 }
 
 // runs coalesces the runs of scan.

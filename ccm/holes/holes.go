@@ -160,3 +160,29 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("holes: %s: %w", op, err)
 }
+
+// NoData is the offset NextData returns when no data follows.
+const NoData = 1<<63 - 1
+
+// NextData returns the next run of data at or after off in f: [data, end),
+// found with SEEK_DATA and SEEK_HOLE. data is NoData when only holes (or
+// the end of the file) follow. Files and devices without hole support are
+// all data, up to NoData. The file offset of f moves; positional reads and
+// writes do not care.
+func NextData(f *os.File, off int64) (data, end int64, err error) {
+	fd := int(f.Fd())
+	data, err = unix.Seek(fd, off, unix.SEEK_DATA)
+	switch {
+	case errors.Is(err, unix.ENXIO):
+		return NoData, NoData, nil
+	case errors.Is(err, unix.EINVAL):
+		return off, NoData, nil
+	case err != nil:
+		return 0, 0, wrap("seek", err)
+	}
+	end, err = unix.Seek(fd, data, unix.SEEK_HOLE)
+	if err != nil {
+		return 0, 0, wrap("seek", err)
+	}
+	return data, end, nil
+}

@@ -2,19 +2,22 @@ package main
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ccmblk/ccmblk/ccm"
 )
 
 // runDec decrypts an encrypted image into a plaintext image of half its
 // size. Sectors that fail authentication are written as zeros and reported
-// together at the end.
+// together at the end. The output is sparse: blocks of zeros are holes.
+// With --sparse, unwritten sectors read as zeros and are counted apart.
 func runDec(e *env, args []string) error {
 	var o options
 	fs := newFlagSet("dec")
 	o.addKeyFlags(fs)
 	o.addIn(fs)
 	o.addOut(fs)
+	o.addSparse(fs)
 	p, err := o.setup(e, "dec", fs, args, needIn|needOut|needKey)
 	if err != nil {
 		return err
@@ -24,7 +27,7 @@ func runDec(e *env, args []string) error {
 }
 
 func decrypt(e *env, o *options, p ccm.Params) error {
-	img, err := openImage(e, o.in, p)
+	img, err := openImage(e, o.in, p, o.sparse)
 	if err != nil {
 		return err
 	}
@@ -40,12 +43,20 @@ func decrypt(e *env, o *options, p ccm.Params) error {
 	defer out.discard()
 
 	var bad badSectors
+	var unwritten atomic.Uint64
 	prog := newProgress(e, "dec", sectors*ps)
 	err = forChunks(sectors, p.SectorSize, prog, func(start uint64, buf []byte) error {
+		if o.sparse {
+			// A chunk that is all holes stays a hole in the output.
+			all, err := countUnwritten(img, start, uint64(len(buf))/ps, &unwritten)
+			if err != nil || all {
+				return err
+			}
+		}
 		if err := readChunk(img, start, buf, p.SectorSize, &bad); err != nil {
 			return err
 		}
-		if _, err := out.f.WriteAt(buf, int64(start*ps)); err != nil {
+		if err := writeSparse(out.f, buf, int64(start*ps)); err != nil {
 			return fmt.Errorf("writing %s: %w", o.out, err)
 		}
 		return nil
@@ -60,17 +71,20 @@ func decrypt(e *env, o *options, p ccm.Params) error {
 		return err
 	}
 	out.keep()
+	if o.sparse {
+		fmt.Fprintf(e.stderr, "ccmblock dec: %d of %d sectors unwritten (written as zeros)\n", unwritten.Load(), sectors)
+	}
 	return bad.report(e.stderr, "ccmblock dec: ", e.stderr, sectors)
 }
 
-// openImage opens the encrypted image at path read-only and warns about
-// bytes past its last whole pair of physical sectors, which are ignored as
-// upstream does.
-func openImage(e *env, path string, p ccm.Params) (*ccm.Image, error) {
+// openImage opens the encrypted image at path read-only (sparse: reading
+// unwritten sectors as zeros) and warns about bytes past its last whole
+// pair of physical sectors, which are ignored as upstream does.
+func openImage(e *env, path string, p ccm.Params, sparse bool) (*ccm.Image, error) {
 	if err := checkInput(path); err != nil {
 		return nil, err
 	}
-	img, err := ccm.Open(path, p, ccm.OpenOptions{ReadOnly: true})
+	img, err := ccm.Open(path, p, ccm.OpenOptions{ReadOnly: true, Sparse: sparse})
 	if err != nil {
 		return nil, err
 	}

@@ -18,11 +18,13 @@ type options struct {
 	nonceLen   int
 	sectorSize int
 
-	in    string
-	out   string
-	force bool
-	pad   bool
-	size  string
+	in     string
+	out    string
+	force  bool
+	pad    bool
+	size   string
+	sparse bool // images: unwritten sectors are allowed and read as zeros
+	shrink bool // resize: a smaller size is allowed
 
 	keyLen int
 }
@@ -45,6 +47,12 @@ func (o *options) addKeyFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.macLen, "mac-len", imageflags.DefaultMacLen, "")
 	fs.IntVar(&o.nonceLen, "nonce-len", imageflags.DefaultNonceLen, "")
 	fs.IntVar(&o.sectorSize, "sector-size", imageflags.DefaultSectorSize, "")
+}
+
+// addSparse registers --sparse: unwritten sectors (all-zero slots) are
+// allowed and read as zeros.
+func (o *options) addSparse(fs *flag.FlagSet) {
+	fs.BoolVar(&o.sparse, "sparse", false, "")
 }
 
 func (o *options) addIn(fs *flag.FlagSet) {

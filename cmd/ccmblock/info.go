@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ccmblk/ccmblk/ccm"
 )
 
@@ -29,12 +31,15 @@ func newGeometry(fileSize uint64, p ccm.Params) geometry {
 }
 
 // runInfo prints the geometry of an encrypted image. The key is optional;
-// with it, the image is opened through ccm and sector 0 is tried.
+// with it, the image is opened through ccm and sector 0 is tried. With
+// --sparse, it also counts the unwritten sectors, and tries the first
+// written sector instead of sector 0.
 func runInfo(e *env, args []string) error {
 	var o options
 	fs := newFlagSet("info")
 	o.addKeyFlags(fs)
 	o.addIn(fs)
+	o.addSparse(fs)
 	p, err := o.setup(e, "info", fs, args, needIn)
 	if err != nil {
 		return err
@@ -45,34 +50,82 @@ func runInfo(e *env, args []string) error {
 		return err
 	}
 	g := newGeometry(size, p)
-	sector0 := ""
-	if p.Key != nil {
-		if sector0, err = trySector0(o.in, p, g); err != nil {
+	var f facts
+	if p.Key != nil || o.sparse {
+		if f, err = probe(o.in, p, g, o.sparse); err != nil {
 			return err
 		}
 	}
-	printInfo(e.stdout, o.in, g, p, sector0)
+	printInfo(e.stdout, o.in, g, p, f)
 	return nil
 }
 
-// trySector0 opens the image through ccm, checks that the engine sees the
-// same geometry, and says whether logical sector 0 authenticates.
-func trySector0(path string, p ccm.Params, g geometry) (string, error) {
-	img, err := ccm.Open(path, p, ccm.OpenOptions{ReadOnly: true})
+// facts are what info learns by opening the image.
+type facts struct {
+	first     string // whether the sector tried authenticates; "" without a key
+	sparse    bool
+	unwritten uint64
+	allocated uint64 // bytes the file occupies
+}
+
+// probe opens the image through ccm, checks that the engine sees the same
+// geometry, counts the unwritten sectors if sparse, and with a key says
+// whether sector 0 (sparse: the first written sector) authenticates.
+func probe(path string, p ccm.Params, g geometry, sparse bool) (facts, error) {
+	f := facts{sparse: sparse}
+	key := p.Key
+	if key == nil {
+		// Counting unwritten sectors decrypts nothing: any key of a valid
+		// length opens the image for it.
+		p.Key = make([]byte, 16)
+	}
+	img, err := ccm.Open(path, p, ccm.OpenOptions{ReadOnly: true, Sparse: sparse})
 	if err != nil {
-		return "", err
+		return f, err
 	}
 	defer img.Close()
 	if img.Sectors() != g.logical || img.SectorSize() != int(g.sectorSize) {
-		return "", fmt.Errorf("engine reports %d sectors of %d bytes, expected %d of %d", img.Sectors(), img.SectorSize(), g.logical, g.sectorSize)
+		return f, fmt.Errorf("engine reports %d sectors of %d bytes, expected %d of %d", img.Sectors(), img.SectorSize(), g.logical, g.sectorSize)
 	}
-	if g.logical == 0 {
+	if sparse {
+		if err := img.Unwritten(0, g.logical, func(_, n uint64) { f.unwritten += n }); err != nil {
+			return f, err
+		}
+		if f.allocated, err = allocatedBytes(path); err != nil {
+			return f, err
+		}
+	}
+	if key != nil {
+		f.first, err = tryFirst(img, sparse)
+	}
+	return f, err
+}
+
+// tryFirst says whether sector 0, or with sparse the first written sector,
+// authenticates.
+func tryFirst(img *ccm.Image, sparse bool) (string, error) {
+	if img.Sectors() == 0 {
 		return "none (empty image)", nil
 	}
-	err = img.ReadSectors(0, [][]byte{make([]byte, p.SectorSize)})
+	var s uint64
+	if sparse {
+		first, ok, err := img.FirstWritten()
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "none (no sector written yet)", nil
+		}
+		s = first
+	}
+	err := img.ReadSectors(s, [][]byte{make([]byte, img.SectorSize())})
 	switch {
+	case err == nil && sparse:
+		return fmt.Sprintf("%d, authenticates", s), nil
 	case err == nil:
 		return "authenticates", nil
+	case errors.Is(err, ccm.ErrAuth) && sparse:
+		return fmt.Sprintf("%d, does not authenticate (wrong key, --mac-len, --nonce-len or --sector-size?)", s), nil
 	case errors.Is(err, ccm.ErrAuth):
 		return "does not authenticate (wrong key, --mac-len, --nonce-len or --sector-size?)", nil
 	default:
@@ -80,7 +133,16 @@ func trySector0(path string, p ccm.Params, g geometry) (string, error) {
 	}
 }
 
-func printInfo(w io.Writer, path string, g geometry, p ccm.Params, sector0 string) {
+// allocatedBytes returns the bytes the file at path occupies on disk.
+func allocatedBytes(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return uint64(st.Blocks) * 512, nil
+}
+
+func printInfo(w io.Writer, path string, g geometry, p ccm.Params, f facts) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(tw, "image:\t%s\n", path)
 	fmt.Fprintf(tw, "file size:\t%d bytes (%s)\n", g.fileSize, humanBytes(g.fileSize))
@@ -93,9 +155,17 @@ func printInfo(w io.Writer, path string, g geometry, p ccm.Params, sector0 strin
 	fmt.Fprintf(tw, "nonce length (N):\t%d\n", p.NonceLen)
 	fmt.Fprintf(tw, "adata length (P-M-N):\t%d\n", p.SectorSize-p.MacLen-p.NonceLen)
 	fmt.Fprintf(tw, "trailing ignored bytes:\t%d\n", g.trailing)
-	if sector0 != "" {
+	if f.sparse {
+		fmt.Fprintf(tw, "unwritten sectors:\t%d of %d\n", f.unwritten, g.logical)
+		fmt.Fprintf(tw, "allocated on disk:\t%d bytes (%s)\n", f.allocated, humanBytes(f.allocated))
+	}
+	if f.first != "" {
 		fmt.Fprintf(tw, "key:\tAES-%d\n", 8*len(p.Key))
-		fmt.Fprintf(tw, "sector 0:\t%s\n", sector0)
+		label := "sector 0"
+		if f.sparse {
+			label = "first written sector"
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", label, f.first)
 	}
 	_ = tw.Flush()
 }

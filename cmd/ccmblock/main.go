@@ -38,6 +38,8 @@ var commands = []command{
 	{"enc", "encrypt a plaintext image into a new encrypted image", runEnc},
 	{"dec", "decrypt an encrypted image into a new plaintext image", runDec},
 	{"create", "create an encrypted image of zero sectors", runCreate},
+	{"fill", "write encrypted zeros into every unwritten sector of a sparse image", runFill},
+	{"resize", "grow (or with --shrink shrink) an encrypted image offline", runResize},
 	{"check", "verify every sector of an encrypted image", runCheck},
 	{"info", "print the geometry of an encrypted image", runInfo},
 	{"keygen", "write a fresh random key to a file", runKeygen},

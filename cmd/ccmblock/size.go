@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/ccmblk/ccmblk/ccm"
 )
 
 // sizeShifts maps a size suffix to its power of two (powers of 1024, as in
@@ -50,4 +52,26 @@ func humanBytes(n uint64) string {
 		v, i = v/1024, i+1
 	}
 	return fmt.Sprintf("%.4g %ciB", v, units[i])
+}
+
+// checkSize parses --size for create and resize: positive, whole sectors, and small
+// enough that the image (twice the size) has a file offset.
+func checkSize(s string, p ccm.Params) (uint64, error) {
+	if s == "" {
+		return 0, usagef("missing --size")
+	}
+	size, err := parseSize(s)
+	if err != nil {
+		return 0, &usageError{msg: err.Error()}
+	}
+	ps := uint64(p.SectorSize)
+	switch {
+	case size == 0:
+		return 0, usagef("--size must be positive")
+	case size%ps != 0:
+		return 0, usagef("--size %d bytes is not a multiple of the %d-byte sector size", size, ps)
+	case size > 1<<61:
+		return 0, usagef("--size %d bytes is too large", size)
+	}
+	return size, nil
 }

@@ -13,7 +13,7 @@ format), and create, check and describe such images.
 Commands:
 `
 
-const keyFlagsText = `Key and format flags (the same for enc, dec, create, check and info):
+const keyFlagsText = `Key and format flags (the same for every command but keygen):
   --key-file PATH    file holding the key: hex text (optional 0x) or the raw
                      16, 24 or 32 bytes; preferred over --key
   -k, --key HEX      key as hex (optional 0x); visible in the process list
@@ -42,16 +42,22 @@ twice its size. Every sector gets a fresh random nonce and adata.
   -o, --out PATH     encrypted image to write
   --force            replace ENC if it exists
   --pad              zero-pad a partial last sector instead of failing
+  --sparse           leave the sectors that lie in holes of PLAIN unwritten
+                     (holes in ENC, read as zeros with --sparse) instead of
+                     encrypting their zeros
 `,
 	"dec": `Usage: ccmblock dec -i ENC -o PLAIN --key-file PATH [flags]
 
 Decrypt the encrypted image ENC into a new plaintext image PLAIN of half its
 size. Sectors that fail authentication are written as zeros and listed by
-logical sector number; the exit status is then 1.
+logical sector number; the exit status is then 1. PLAIN is sparse: blocks
+of zeros are left as holes, as cp --sparse does.
 
   -i, --in PATH      encrypted image
   -o, --out PATH     plaintext image to write (mode 0600)
   --force            replace PLAIN if it exists
+  --sparse           unwritten sectors (all-zero slots) read as zeros and are
+                     counted apart instead of failing
 `,
 	"create": `Usage: ccmblock create -o ENC --size SIZE --key-file PATH [flags]
 
@@ -63,6 +69,29 @@ sector, so that a guest can read all of it.
                      (powers of 1024, e.g. 64K, 512M, 1G); a multiple of the
                      sector size
   --force            replace ENC if it exists
+  --sparse           write nothing: every sector is unwritten (a file of
+                     holes, made in constant time); serve it with --sparse,
+                     or run ccmblock fill before upstream reads it
+`,
+	"fill": `Usage: ccmblock fill -i ENC --key-file PATH [flags]
+
+Write an encrypted zero sector into every unwritten sector (all-zero slot)
+of the sparse image ENC, so that upstream mirage-block-ccm reads all of it.
+Written sectors are left as they are. ENC is locked against the daemon.
+
+  -i, --in PATH      encrypted image, changed in place
+`,
+	"resize": `Usage: ccmblock resize -i ENC --size SIZE --key-file PATH [flags]
+
+Change the guest-visible size of ENC offline. New sectors are encrypted zero
+sectors (holes with --sparse). Shrinking drops the sectors past SIZE and is
+refused unless --shrink is given; either way it says which sectors it drops
+and how many of them hold data. ENC is locked against the daemon.
+
+  -i, --in PATH      encrypted image, changed in place
+  --size SIZE        new guest-visible size (as for create)
+  --sparse           new sectors are unwritten (holes)
+  --shrink           allow a smaller SIZE
 `,
 	"check": `Usage: ccmblock check -i ENC --key-file PATH [flags]
 
@@ -70,6 +99,8 @@ Verify every sector of ENC and list those that fail authentication by logical
 sector number; the exit status is then 1.
 
   -i, --in PATH      encrypted image
+  --sparse           count unwritten sectors (all-zero slots) apart instead of
+                     as failures
 `,
 	"info": `Usage: ccmblock info -i ENC [--key-file PATH] [flags]
 
@@ -77,6 +108,8 @@ Print the geometry of ENC for the given format flags. With a key, also say
 whether sector 0 authenticates.
 
   -i, --in PATH      encrypted image
+  --sparse           also count unwritten sectors and the bytes allocated on
+                     disk; with a key, try the first written sector
 `,
 	"keygen": `Usage: ccmblock keygen -o FILE [--key-len BYTES] [--force]
 
