@@ -109,6 +109,8 @@ func TestRefusesToStart(t *testing.T) {
 		{"--num-queues -1", append(im.args(), "--num-queues", "-1"), "--num-queues -1", false},
 		{"--num-queues x", append(im.args(), "--num-queues", "x"), `invalid value "x" for flag -num-queues`, false},
 		{"--queue-size 100", append(im.args(), "--queue-size", "100"), "--queue-size 100", false},
+		{"--x-io-delay without a unit", append(im.args(), "--x-io-delay", "0-20"), `--x-io-delay "0-20"`, false},
+		{"--x-io-delay MIN above MAX", append(im.args(), "--x-io-delay", "9-2ms"), "MIN <= MAX", false},
 		{"stray argument", append(im.args(), "disk.img"), "unexpected arguments", false},
 		{"both --socket-path and --fd", append(im.args(), "--fd", "0"), "not both", false},
 		{"neither --socket-path nor --fd", im.args(), "--socket-path or --fd is required", true},

@@ -30,6 +30,7 @@ type options struct {
 	maxGuestMemoryMiB uint64
 	maxRegionMiB      uint64
 	anyMemoryFile     bool
+	ioDelay           string
 	image             *imageflags.Flags
 }
 
@@ -48,6 +49,7 @@ func parseFlags() *options {
 	flag.Uint64Var(&o.maxGuestMemoryMiB, "max-guest-memory-mib", 0, "most guest RAM mapped at once, all regions together, in MiB (0: the host's RAM)")
 	flag.Uint64Var(&o.maxRegionMiB, "max-region-mib", 0, "largest guest RAM region mapped, in MiB (0: --max-guest-memory-mib)")
 	flag.BoolVar(&o.anyMemoryFile, "any-memory-file", false, "also map guest RAM backed by regular files outside tmpfs and hugetlbfs (their page faults may block the daemon)")
+	flag.StringVar(&o.ioDelay, "x-io-delay", "", "testing aid: every disk call sleeps a random time in MIN-MAX first, e.g. 0-20ms (off by default)")
 	o.image = imageflags.Register(flag.CommandLine)
 	// A daemon started by QEMU, libvirt or a test harness logs to stderr
 	// unless told otherwise.
@@ -85,6 +87,10 @@ func run(o *options) error {
 	if o.queueSize < 1 || o.queueSize > 32768 || o.queueSize&(o.queueSize-1) != 0 {
 		return fmt.Errorf("--queue-size %d: want a power of two up to 32768", o.queueSize)
 	}
+	delay, err := parseIODelay(o.ioDelay)
+	if err != nil {
+		return err
+	}
 	// Take over SIGINT and SIGTERM before the socket exists: whoever sees
 	// it may stop the daemon at once, and that stop must be graceful too.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -105,6 +111,10 @@ func run(o *options) error {
 	disk, err := openDisk(o)
 	if err != nil {
 		return err
+	}
+	if delay.max > 0 {
+		glog.Warningf("dev=%s --x-io-delay %v: every disk call is slowed down (a testing aid)", name, delay)
+		disk = withIODelay(disk, delay)
 	}
 	bo := virtio.BlockOptions{
 		NumQueues: o.numQueues,
