@@ -56,6 +56,7 @@ var actions = map[string]func(d *disk, p params) ([]string, error){
 	"sectorscan": sectorScan,
 	"demo":       demo,
 	"bench":      bench,
+	"zeroing":    zeroing,
 }
 
 func main() {

@@ -1,0 +1,18 @@
+package main
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// blkRange runs a block device ioctl whose argument is a {start, length}
+// byte range (BLKDISCARD, BLKZEROOUT).
+func blkRange(fd int, req uint, off, n uint64) error {
+	r := [2]uint64{off, n}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&r)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
