@@ -26,6 +26,10 @@ type BlockOptions struct {
 	// WriteZeroesMayUnmap tells the driver that WRITE_ZEROES with UNMAP
 	// may free space (write_zeroes_may_unmap); it needs WriteZeroes.
 	WriteZeroesMayUnmap bool
+	// AuthError, if set, is the error (matched with errors.Is) a disk
+	// returns for data that does not authenticate; such failures are
+	// counted apart in Stats.
+	AuthError error
 }
 
 // MaxBlkQueues is the largest NumQueues a BlockDevice accepts.
@@ -35,10 +39,12 @@ const MaxBlkQueues = 1024
 // vhostuser Backend interface. Its methods are safe for concurrent use;
 // each queue is served by one ServeQueue call at a time.
 type BlockDevice struct {
-	disk      Disk
-	opts      BlockOptions
-	sectorSz  int
-	capacity  uint64 // in 512-byte sectors
+	disk     Disk
+	opts     BlockOptions
+	sectorSz int
+	// capacity is in 512-byte sectors; Grow raises it while queues run.
+	capacity atomic.Uint64
+	// limits are fixed, except Capacity, which limitsNow fills in.
 	limits    BlkLimits
 	readOnly  bool
 	zeroer    Zeroer    // set if WRITE_ZEROES is offered
@@ -51,6 +57,11 @@ type BlockDevice struct {
 	// log limits the lines the guest can trigger, across all queues and
 	// their restarts.
 	log *LogLimiter
+
+	// stats has one entry per queue.
+	stats []queueCounters
+	// growMu serialises Grow.
+	growMu sync.Mutex
 
 	mu      sync.Mutex
 	serving []bool // queues with a running ServeQueue
@@ -84,12 +95,13 @@ func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
 		disk:     d,
 		opts:     o,
 		sectorSz: ss,
-		capacity: lo / BlkSectorSize,
 		readOnly: d.ReadOnly(),
 		serving:  make([]bool, o.NumQueues),
+		stats:    make([]queueCounters, o.NumQueues),
 		log:      NewLogLimiter("dev="+o.Name, DefaultLogBurst, DefaultLogEvery),
 	}
-	b.limits = BlkLimits{Capacity: b.capacity, SectorSize: ss, MaxDescs: int(o.QueueSize)}
+	b.capacity.Store(lo / BlkSectorSize)
+	b.limits = BlkLimits{SectorSize: ss, MaxDescs: int(o.QueueSize)}
 	if err := b.setZeroing(o); err != nil {
 		return nil, err
 	}
@@ -148,7 +160,7 @@ func (b *BlockDevice) MaxQueueSize() uint16 { return b.opts.QueueSize }
 // config returns the current configuration.
 func (b *BlockDevice) config() blkConfig {
 	return blkConfig{
-		capacity:    b.capacity,
+		capacity:    b.capacity.Load(),
 		segMax:      uint32(b.limits.MaxDescs) - 2, // header and status take two descriptors
 		blkSize:     uint32(b.sectorSz),
 		writeback:   b.writeback.Load(),

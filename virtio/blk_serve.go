@@ -192,7 +192,7 @@ func (s *queueServer) popBatch() bool {
 // refused, GET_ID), runs its disk call inline, or hands it to a worker.
 // behind is the number of requests popped after it in this batch.
 func (s *queueServer) start(r *blkRequest, behind int) {
-	if err := ParseRequest(&r.chain, s.b.limits, &r.req); err != nil {
+	if err := ParseRequest(&r.chain, s.b.limitsNow(), &r.req); err != nil {
 		s.reject(r, err)
 		return
 	}
@@ -209,6 +209,7 @@ func (s *queueServer) start(r *blkRequest, behind int) {
 			return
 		}
 	}
+	s.b.stats[s.index].inFlight.Add(1)
 	if s.cost.Load() > int64(slowRequest) && (behind > 0 || s.busy.Load() > 0) &&
 		s.held.Load()+int64(len(r.req.descs)) <= maxHeldDescs {
 		s.offload(r)
@@ -224,6 +225,10 @@ func (s *queueServer) reject(r *blkRequest, err error) {
 	if r.req.HasStatus() {
 		r.status = BlkStatus(err)
 		r.req.setStatus(r.status)
+		if !errors.Is(err, ErrShortHeader) {
+			// The header was read: the request has a type to count.
+			s.countInvalid(&r.req)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,9 +236,10 @@ func (s *queueServer) reject(r *blkRequest, err error) {
 	s.pushLocked(r)
 }
 
-// execute runs the disk call of r with x and writes its status byte. A
-// panic is recovered into r.fault.
+// execute runs the disk call of r with x, counts it and writes its status
+// byte. A panic is recovered into r.fault.
 func (s *queueServer) execute(x *xfer, r *blkRequest) {
+	defer s.b.stats[s.index].inFlight.Add(-1)
 	defer func() {
 		if p := recover(); p != nil {
 			r.fault = s.recovered(p)
@@ -241,7 +247,9 @@ func (s *queueServer) execute(x *xfer, r *blkRequest) {
 	}()
 	t := time.Now()
 	r.err = s.do(x, &r.req)
-	s.account(time.Since(t))
+	d := time.Since(t)
+	s.account(d)
+	s.countDone(&r.req, d, r.err)
 	r.status = BlkStatus(r.err)
 	r.req.setStatus(r.status)
 }

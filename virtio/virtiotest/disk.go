@@ -65,7 +65,24 @@ func NewMemDisk(sectorSize int, sectors uint64) *MemDisk {
 func (m *MemDisk) SectorSize() int { return m.sectorSize }
 
 // Sectors implements virtio.Disk.
-func (m *MemDisk) Sectors() uint64 { return m.sectors }
+func (m *MemDisk) Sectors() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sectors
+}
+
+// Grow implements virtio.Grower: the disk gets n sectors, the new ones
+// zeroed. It refuses to shrink.
+func (m *MemDisk) Grow(n uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n < m.sectors {
+		return fmt.Errorf("virtiotest: grow to %d sectors, have %d", n, m.sectors)
+	}
+	m.data = append(m.data, make([]byte, (n-m.sectors)*uint64(m.sectorSize))...)
+	m.sectors = n
+	return nil
+}
 
 // ReadOnly implements virtio.Disk.
 func (m *MemDisk) ReadOnly() bool {
