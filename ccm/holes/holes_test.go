@@ -125,3 +125,26 @@ func TestNotAFileOrDevice(t *testing.T) {
 		t.Fatal("New accepted a character device")
 	}
 }
+
+func TestNextData(t *testing.T) {
+	f, h := newFile(t, 1<<20)
+	if err := h.Punch(0, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Punch(512<<10, 512<<10); err != nil {
+		t.Fatal(err)
+	}
+	data, end, err := NextData(f, 0)
+	if err != nil || data != 256<<10 || end != 512<<10 {
+		t.Fatalf("NextData(0) = %d, %d, %v; want the data at [256K, 512K)", data, end, err)
+	}
+	if data, end, err = NextData(f, 300<<10); err != nil || data != 300<<10 || end != 512<<10 {
+		t.Fatalf("NextData(300K) = %d, %d, %v", data, end, err)
+	}
+	if data, _, err = NextData(f, 600<<10); err != nil || data != NoData {
+		t.Fatalf("NextData in the trailing hole = %d, %v; want NoData", data, err)
+	}
+	if data, _, err = NextData(f, 2<<20); err != nil || data != NoData {
+		t.Fatalf("NextData past the end = %d, %v; want NoData", data, err)
+	}
+}
