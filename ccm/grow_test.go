@@ -9,16 +9,18 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/ccmblk/ccmblk/ccm/holes"
 )
 
-// allocated returns the bytes the file at path occupies on disk.
+// allocated returns the bytes path occupies on disk.
 func allocated(t testing.TB, path string) int64 {
 	t.Helper()
-	st, err := os.Stat(path)
+	a, err := holes.Allocated(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Sys().(*syscall.Stat_t).Blocks * 512
+	return a
 }
 
 // reopen opens the image at path again with p and o.

@@ -109,14 +109,20 @@ func TestDaemonWrite(t *testing.T) {
 // which must report no bad sectors.
 func opensslDecrypt(t *testing.T, dir string, ref refImage, enc, plain string) {
 	t.Helper()
+	oracleDecrypt(t, enc, plain, "--key-file", keyFile(t, dir, ref),
+		"--mac-len", strconv.Itoa(ref.macLen), "--nonce-len", strconv.Itoa(ref.nonceLen), "--sector-size", "512")
+}
+
+// oracleDecrypt decrypts enc into plain with tests/openssl/ccm-image.js
+// and the key and format flags in flags; it must report no bad sectors.
+func oracleDecrypt(t *testing.T, enc, plain string, flags ...string) {
+	t.Helper()
 	root, err := vmtest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", filepath.Join(root, "tests", "openssl", "ccm-image.js"), "dec",
-		"--key-file", keyFile(t, dir, ref),
-		"--mac-len", strconv.Itoa(ref.macLen), "--nonce-len", strconv.Itoa(ref.nonceLen),
-		"--sector-size", "512", "-i", enc, "-o", plain)
+	cmd := exec.Command("node", append(append([]string{filepath.Join(root, "tests", "openssl", "ccm-image.js"), "dec"},
+		flags...), "-i", enc, "-o", plain)...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("openssl check: %s\n%s", cmd, out)
 	if err != nil {

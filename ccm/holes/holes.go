@@ -186,3 +186,13 @@ func NextData(f *os.File, off int64) (data, end int64, err error) {
 	}
 	return data, end, nil
 }
+
+// Allocated returns the bytes the file at path occupies on its storage
+// (st_blocks): less than its size where it has holes.
+func Allocated(path string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Blocks * 512, nil
+}

@@ -6,9 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ccmblk/ccmblk/ccm"
+	"github.com/ccmblk/ccmblk/ccm/holes"
 )
 
 // geometry is the layout of an encrypted image of a given size: logical
@@ -91,9 +90,11 @@ func probe(path string, p ccm.Params, g geometry, sparse bool) (facts, error) {
 		if err := img.Unwritten(0, g.logical, func(_, n uint64) { f.unwritten += n }); err != nil {
 			return f, err
 		}
-		if f.allocated, err = allocatedBytes(path); err != nil {
+		a, err := holes.Allocated(path)
+		if err != nil {
 			return f, err
 		}
+		f.allocated = uint64(a)
 	}
 	if key != nil {
 		f.first, err = tryFirst(img, sparse)
@@ -131,15 +132,6 @@ func tryFirst(img *ccm.Image, sparse bool) (string, error) {
 	default:
 		return "", err
 	}
-}
-
-// allocatedBytes returns the bytes the file at path occupies on disk.
-func allocatedBytes(path string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return uint64(st.Blocks) * 512, nil
 }
 
 func printInfo(w io.Writer, path string, g geometry, p ccm.Params, f facts) {

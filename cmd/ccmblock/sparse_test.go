@@ -6,20 +6,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/ccmblk/ccmblk/ccm/holes"
 	"github.com/ccmblk/ccmblk/cmd/internal/imagelock"
 )
 
 // allocated returns the bytes path occupies on disk.
 func allocated(t *testing.T, path string) int64 {
 	t.Helper()
-	st, err := os.Stat(path)
+	a, err := holes.Allocated(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Sys().(*syscall.Stat_t).Blocks * 512
+	return a
 }
 
 // sparseKey is the key of the sparse tests, with the default format.

@@ -2,12 +2,11 @@ package main
 
 import (
 	"encoding/binary"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ccmblk/ccmblk/ccm"
+	"github.com/ccmblk/ccmblk/ccm/holes"
 	"github.com/ccmblk/ccmblk/virtio"
 )
 
@@ -32,11 +31,11 @@ func (c *client) zero(typ uint32, segs ...[3]uint64) uint8 {
 // allocated returns the bytes path occupies on disk.
 func allocated(t *testing.T, path string) int64 {
 	t.Helper()
-	st, err := os.Stat(path)
+	a, err := holes.Allocated(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Sys().(*syscall.Stat_t).Blocks * 512
+	return a
 }
 
 // zeroConfig is what the front end reads of the discard and write-zeroes
