@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,27 +36,58 @@ type options struct {
 	image             *imageflags.Flags
 }
 
+// parseFlags parses the command line into options. Each flag is defined
+// inside a group, the section of --help it shows in; -h and --help print
+// that help on stdout and exit 0, a command-line mistake exits 2.
 func parseFlags() *options {
 	o := &options{}
-	flag.StringVar(&o.socketPath, "socket-path", "", "listen for the vhost-user front end on this unix socket path")
-	flag.IntVar(&o.fd, "fd", -1, "listen on this inherited, already listening unix socket file descriptor")
-	flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON and exit")
-	flag.StringVar(&o.blkFile, "blk-file", "", "the disk image to serve")
-	flag.BoolVar(&o.readOnly, "read-only", false, "open the image read-only and show the guest a read-only disk")
-	flag.StringVar(&o.format, "format", "ccm", "image format: ccm (encrypted) or raw (plain, same data path)")
-	flag.BoolVar(&o.sparse, "sparse", false, "ccm: all-zero slots are unwritten sectors that read as zeros; DISCARD and WRITE_ZEROES with unmap punch holes (see README for the trade-off)")
-	flag.IntVar(&o.numQueues, "num-queues", 16, "most request queues the guest may use (1..64); QEMU refuses a guest with more vCPUs than this unless its num-queues is set")
-	flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted (power of two, up to 32768)")
-	flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads with GET_ID (up to 20 bytes)")
-	flag.Uint64Var(&o.maxGuestMemoryMiB, "max-guest-memory-mib", 0, "most guest RAM mapped at once, all regions together, in MiB (0: the host's RAM)")
-	flag.Uint64Var(&o.maxRegionMiB, "max-region-mib", 0, "largest guest RAM region mapped, in MiB (0: --max-guest-memory-mib)")
-	flag.BoolVar(&o.anyMemoryFile, "any-memory-file", false, "also map guest RAM backed by regular files outside tmpfs and hugetlbfs (their page faults may block the daemon)")
-	flag.StringVar(&o.ioDelay, "x-io-delay", "", "testing aid: every disk call sleeps a random time in MIN-MAX first, e.g. 0-20ms (off by default)")
-	o.image = imageflags.Register(flag.CommandLine)
+	// The flags defined so far are glog's: --help shows them last.
+	logging := definedFlags()
+	group("Socket (where the front end connects)", func() {
+		flag.StringVar(&o.socketPath, "socket-path", "", "listen for the vhost-user front end on a unix socket created at `PATH`; a stale socket left there by an earlier run is replaced")
+		flag.IntVar(&o.fd, "fd", -1, "listen on the inherited, already listening unix socket with descriptor `N` instead (default: none)")
+	})
+	group("Disk", func() {
+		flag.StringVar(&o.blkFile, "blk-file", "", "the disk image to serve: a `FILE` or a block device; it is locked against a second writer")
+		flag.StringVar(&o.format, "format", "ccm", "image `FORMAT`: ccm (AES-CCM encrypted, needs --key-file) or raw (plain, same data path)")
+		flag.BoolVar(&o.readOnly, "read-only", false, "open the image read-only and show the guest a read-only disk")
+		flag.BoolVar(&o.sparse, "sparse", false, "ccm: all-zero slots are unwritten sectors that read as zeros; DISCARD and WRITE_ZEROES with unmap punch holes (see README for the trade-off)")
+		flag.IntVar(&o.numQueues, "num-queues", 16, "most request queues the guest may use, `N` in 1..64; QEMU refuses a guest with more vCPUs than this unless its num-queues is set")
+		flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted, `N` a power of two up to 32768")
+		flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads (GET_ID), a `STRING` of up to 20 bytes")
+	})
+	group("Guest memory", func() {
+		flag.Uint64Var(&o.maxGuestMemoryMiB, "max-guest-memory-mib", 0, "most guest RAM mapped at once, all regions together, in `MiB` (0: the host's RAM)")
+		flag.Uint64Var(&o.maxRegionMiB, "max-region-mib", 0, "largest guest RAM region mapped, in `MiB` (0: --max-guest-memory-mib)")
+		flag.BoolVar(&o.anyMemoryFile, "any-memory-file", false, "also map guest RAM backed by regular files outside tmpfs and hugetlbfs (their page faults may block the daemon)")
+	})
+	group("Key and image geometry", func() {
+		o.image = imageflags.Register(flag.CommandLine)
+	})
+	group("Information", func() {
+		flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON (QEMU's vhost-user.json schema) and exit")
+	})
+	group("Testing aids (not for production)", func() {
+		flag.StringVar(&o.ioDelay, "x-io-delay", "", "every disk call sleeps a random time in `MIN-MAX` first, e.g. 0-20ms (off by default)")
+	})
+	if err := checkGrouped(logging); err != nil {
+		panic(err)
+	}
 	// A daemon started by QEMU, libvirt or a test harness logs to stderr
 	// unless told otherwise.
 	_ = flag.Set("logtostderr", "true")
-	flag.Parse()
+	flag.CommandLine.Init(os.Args[0], flag.ContinueOnError)
+	// Parse errors are reported below, once, with a hint.
+	flag.CommandLine.SetOutput(io.Discard)
+	flag.Usage = func() {}
+	switch err := flag.CommandLine.Parse(os.Args[1:]); {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(os.Stdout, logging)
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "vhost-user-blk-ccm: %v\nRun 'vhost-user-blk-ccm --help' for the flags.\n", err)
+		os.Exit(2)
+	}
 	return o
 }
 

@@ -30,10 +30,10 @@ type Flags struct {
 // fs.
 func Register(fs *flag.FlagSet) *Flags {
 	f := &Flags{}
-	fs.StringVar(&f.KeyFile, "key-file", "", "file holding the AES key: hex (optional 0x) or 16/24/32 raw bytes")
-	fs.IntVar(&f.MacLen, "mac-len", DefaultMacLen, "CCM tag length M in bytes (16: upstream 2.x, 8: upstream 1.x)")
-	fs.IntVar(&f.NonceLen, "nonce-len", DefaultNonceLen, "CCM nonce length N in bytes (7..13)")
-	fs.IntVar(&f.SectorSize, "sector-size", DefaultSectorSize, "sector size P in bytes (512 or 4096)")
+	fs.StringVar(&f.KeyFile, "key-file", "", "read the AES key from `FILE`: hex text (optional 0x) or the raw 16, 24 or 32 bytes; mode 0600 (required for --format ccm)")
+	fs.IntVar(&f.MacLen, "mac-len", DefaultMacLen, "CCM tag length `M` in bytes, even, 4..16 (16: images of upstream 2.x, 8: of upstream 1.x)")
+	fs.IntVar(&f.NonceLen, "nonce-len", DefaultNonceLen, "CCM nonce length `N` in bytes, 7..13")
+	fs.IntVar(&f.SectorSize, "sector-size", DefaultSectorSize, "sector size `P` in bytes: a power of two up to 4096 (512 and 4096 are the common ones)")
 	return f
 }
 
