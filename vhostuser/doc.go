@@ -34,10 +34,23 @@
 // SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE,
 // SET_BACKEND_REQ_FD, GET_CONFIG, SET_CONFIG, RESET_DEVICE,
 // GET_MAX_MEM_SLOTS, ADD_MEM_REG and REM_MEM_REG. The protocol features
-// offered are MQ, REPLY_ACK, CONFIG, RESET_DEVICE and CONFIGURE_MEM_SLOTS;
-// dirty logging (LOG_SHMFD) is not offered, so QEMU blocks live migration.
+// offered are MQ, REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE and
+// CONFIGURE_MEM_SLOTS; dirty logging (LOG_SHMFD) is not offered, so QEMU
+// blocks live migration.
 // Any other request is logged and, if the front end asked for an
 // acknowledgement, answered with a failure. Request 0 ends the session.
+//
+// # Back-end requests
+//
+// The socket from SET_BACKEND_REQ_FD carries BACKEND_CONFIG_CHANGE_MSG
+// when the device configuration changes (Server.NotifyConfigChange, for a
+// resize), with NEED_REPLY when REPLY_ACK is negotiated. The notice is sent
+// and its acknowledgement awaited, for at most a few seconds, off the
+// control goroutine: QEMU reads the new configuration with GET_CONFIG on
+// the main socket before it acknowledges. Once a change was made, every
+// later device start (the first ring of a session to run after all were
+// stopped) sends the notice again, since QEMU ignores one while its device
+// is stopped and never reads the configuration again on its own.
 //
 // # Rings
 //

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"testing"
+	"time"
 )
 
 // Shared with the external test package.
@@ -12,6 +13,14 @@ var (
 	OpenFDs    = openFDs
 	EventFDs   = eventFDs
 )
+
+// SetBackendReplyTimeout sets the acknowledgement timeout of the back-end
+// request channels made from now on, until the test ends.
+func SetBackendReplyTimeout(t *testing.T, d time.Duration) {
+	old := backendReplyTimeout
+	backendReplyTimeout = d
+	t.Cleanup(func() { backendReplyTimeout = old })
+}
 
 func TestMain(m *testing.M) {
 	// Keep glog off the file system: tests count open descriptors.

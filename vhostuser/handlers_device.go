@@ -3,8 +3,6 @@ package vhostuser
 import (
 	"errors"
 	"fmt"
-
-	"golang.org/x/sys/unix"
 )
 
 // offeredFeatures is what GET_FEATURES returns.
@@ -69,17 +67,20 @@ func (s *session) getMaxMemSlots(empty, []int) ([]byte, error) {
 	return u64(MaxMemSlots).encode(), nil
 }
 
-// setBackendReqFD keeps the back-end request channel. This package sends
-// nothing on it (BACKEND_REQ is not offered); it is closed with the session.
-// Only a socket of a fresh pair is kept (see checkFreshSocket).
+// setBackendReqFD keeps the back-end request channel, on which
+// configuration change notices go (see Server.NotifyConfigChange); it is
+// closed with the session. Only a socket of a fresh pair is kept (see
+// checkFreshSocket). Requests on it ask for an acknowledgement if
+// REPLY_ACK is negotiated at this point, as QEMU decides the same way.
 func (s *session) setBackendReqFD(_ empty, fds []int) ([]byte, error) {
 	if err := checkFreshSocket(fds[0], s.own); err != nil {
 		return nil, &ProtocolError{Req: SetBackendReqFD, Reason: "descriptor", Err: err}
 	}
-	if s.backendReq >= 0 {
-		_ = unix.Close(s.backendReq)
+	c, err := newBackendChannel(take(fds, 0), s.hasReplyAck(), backendReplyTimeout, s.log.Warningf)
+	if err != nil {
+		return nil, err
 	}
-	s.backendReq = take(fds, 0)
+	s.setBackend(c)
 	return nil, nil
 }
 

@@ -20,6 +20,7 @@ const waitFor = 5 * time.Second
 // on the other.
 type session struct {
 	t    *testing.T
+	srv  *vhostuser.Server
 	fe   *vhostusertest.Frontend
 	done chan error
 	once sync.Once
@@ -30,7 +31,7 @@ func newSession(t *testing.T, b vhostuser.Backend, o vhostusertest.Options) *ses
 	t.Helper()
 	a, c := vhostuser.SocketPair(t)
 	srv := vhostuser.NewServer(b, vhostuser.ServerOptions{Name: t.Name()})
-	s := &session{t: t, done: make(chan error, 1)}
+	s := &session{t: t, srv: srv, done: make(chan error, 1)}
 	go func() { s.done <- srv.ServeConn(context.Background(), c) }()
 	fe, err := vhostusertest.New(a, o)
 	if err != nil {

@@ -116,6 +116,9 @@ const (
 	// ProtocolFeatureReplyAck (bit 3): FlagNeedReply asks for an
 	// acknowledgement.
 	ProtocolFeatureReplyAck = 1 << 3
+	// ProtocolFeatureBackendReq (bit 5, formerly SLAVE_REQ): the front end
+	// hands over a back-end request channel with SET_BACKEND_REQ_FD.
+	ProtocolFeatureBackendReq = 1 << 5
 	// ProtocolFeatureConfig (bit 9): GET_CONFIG and SET_CONFIG; QEMU's
 	// vhost-user-blk requires it.
 	ProtocolFeatureConfig = 1 << 9
@@ -129,9 +132,18 @@ const (
 // OfferedProtocolFeatures is the set of protocol features
 // GET_PROTOCOL_FEATURES returns.
 const OfferedProtocolFeatures = ProtocolFeatureMQ | ProtocolFeatureReplyAck |
-	ProtocolFeatureConfig | ProtocolFeatureResetDevice |
+	ProtocolFeatureBackendReq | ProtocolFeatureConfig | ProtocolFeatureResetDevice |
 	ProtocolFeatureConfigureMemSlots
 
 // MaxMemSlots is the GET_MAX_MEM_SLOTS answer: the most memory regions a
 // session maps at once (libvhost-user's value).
 const MaxMemSlots = 509
+
+// BackendRequest is a back-end request code, sent on the back-end request
+// channel (the spec's "Back-end message types").
+type BackendRequest uint32
+
+// BackendConfigChangeMsg is VHOST_USER_BACKEND_CONFIG_CHANGE_MSG
+// (formerly SLAVE_CONFIG_CHANGE_MSG): the device configuration changed;
+// the front end reads it again with GET_CONFIG. No payload.
+const BackendConfigChangeMsg BackendRequest = 2

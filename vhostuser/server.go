@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
@@ -38,6 +40,13 @@ type Server struct {
 	lim  *memLimits
 	// log limits the lines front ends can trigger, across sessions.
 	log *virtio.LogLimiter
+	// changed is set by NotifyConfigChange (see session.changed).
+	changed atomic.Bool
+
+	mu sync.Mutex
+	// cur is the session being served, or nil.
+	// +checklocks:mu
+	cur *session
 }
 
 // NewServer returns a Server for b.
@@ -103,7 +112,10 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 		_ = c.Close()
 		return err
 	}
+	sess.changed = &s.changed
+	s.setCurrent(sess)
 	defer sess.teardown()
+	defer s.setCurrent(nil)
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })
 	defer stop()
 	s.log.Infof("front end connected")
@@ -132,4 +144,11 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 			return nil
 		}
 	}
+}
+
+// setCurrent records the session being served, for NotifyConfigChange.
+func (s *Server) setCurrent(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cur = sess
 }

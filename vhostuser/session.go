@@ -3,8 +3,8 @@ package vhostuser
 import (
 	"fmt"
 	"net"
-
-	"golang.org/x/sys/unix"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ccmblk/ccmblk/virtio"
 )
@@ -28,8 +28,19 @@ type session struct {
 	mem *guestMemory
 	// vrings has Backend.NumQueues entries.
 	vrings []*vring
-	// backendReq is the SET_BACKEND_REQ_FD socket, kept unused, or -1.
-	backendReq int
+	// backendMu guards backend, which the Server reads from other
+	// goroutines to send configuration change notices.
+	backendMu sync.Mutex
+	// backend is the SET_BACKEND_REQ_FD channel, or nil.
+	// +checklocks:backendMu
+	backend *backendChannel
+	// started says whether the device is started: at least one ring runs.
+	// The control goroutine sets it; the Server reads it.
+	started atomic.Bool
+	// changed says whether the configuration changed since the daemon
+	// started (a resize); then every device start sends a configuration
+	// change notice. Shared by the Server's sessions.
+	changed *atomic.Bool
 	// log limits the lines the front end can trigger; shared by the
 	// Server's sessions, so reconnecting does not reset it.
 	log *virtio.LogLimiter
@@ -40,7 +51,7 @@ func newSession(b Backend, name string, uc *net.UnixConn, lim *memLimits, log *v
 	if err != nil {
 		return nil, err
 	}
-	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, log: log, backendReq: -1}
+	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, log: log, changed: new(atomic.Bool)}
 	n := max(b.NumQueues(), 0)
 	s.vrings = make([]*vring, n)
 	for i := range s.vrings {
@@ -78,14 +89,30 @@ func (s *session) resetRings() {
 // descriptors closed, guest RAM unmapped, socket closed.
 func (s *session) teardown() {
 	s.resetRings()
-	if s.backendReq >= 0 {
-		_ = unix.Close(s.backendReq)
-		s.backendReq = -1
-	}
+	s.setBackend(nil)
 	if s.mem != nil {
 		unmapAll(s.mem.maps)
 		s.mem = nil
 	}
 	_ = s.c.uc.Close()
 	s.log.Infof("session closed")
+}
+
+// setBackend replaces the back-end request channel with c (nil for none)
+// and closes the old one.
+func (s *session) setBackend(c *backendChannel) {
+	s.backendMu.Lock()
+	old := s.backend
+	s.backend = c
+	s.backendMu.Unlock()
+	if old != nil {
+		old.close()
+	}
+}
+
+// backendChannel returns the back-end request channel, or nil.
+func (s *session) backendChannel() *backendChannel {
+	s.backendMu.Lock()
+	defer s.backendMu.Unlock()
+	return s.backend
 }

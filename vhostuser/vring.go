@@ -130,6 +130,7 @@ func (s *session) startRing(vr *vring) error {
 	}
 	run := &ringRun{q: q, kick: k, done: make(chan struct{})}
 	vr.run = run
+	s.deviceStarting()
 	s.log.Infof("q=%d started: size %d, next avail %d, event idx %t",
 		vr.index, vr.num, vr.base, s.features&virtio.FRingEventIdx != 0)
 	go s.serveRing(vr, run)
@@ -173,6 +174,7 @@ func (s *session) stopRing(vr *vring) {
 	<-run.done
 	vr.run = nil
 	vr.base = run.q.NextAvail()
+	s.started.Store(s.anyRunning())
 	s.log.Infof("q=%d stopped at next avail %d", vr.index, vr.base)
 }
 

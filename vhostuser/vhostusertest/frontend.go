@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,6 +67,9 @@ type Frontend struct {
 	protocol uint64
 	// added counts the regions SetMemory has sent with ADD_MEM_REG.
 	added int
+	// backend is the front end's end of the back-end request channel, or
+	// nil.
+	backend *os.File
 }
 
 // Dial connects to the back end listening at path.
@@ -163,6 +167,9 @@ func (f *Frontend) release() {
 // Close disconnects and releases guest RAM and eventfds.
 func (f *Frontend) Close() error {
 	err := f.conn.Close()
+	if f.backend != nil {
+		_ = f.backend.Close()
+	}
 	f.release()
 	return err
 }

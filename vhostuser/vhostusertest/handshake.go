@@ -73,7 +73,7 @@ func ConfigMsg(offset, flags uint32, data []byte) []byte {
 // Init sends what QEMU 7.2 sends when it realizes vhost-user-blk-pci (as
 // recorded from QEMU 7.2.22): GET_FEATURES, GET_PROTOCOL_FEATURES,
 // SET_PROTOCOL_FEATURES, GET_QUEUE_NUM (with MQ), GET_MAX_MEM_SLOTS (with
-// CONFIGURE_MEM_SLOTS), SET_OWNER, GET_FEATURES, SET_VRING_CALL and
+// CONFIGURE_MEM_SLOTS), SET_BACKEND_REQ_FD (with BACKEND_REQ), SET_OWNER, GET_FEATURES, SET_VRING_CALL and
 // SET_VRING_ERR for every queue, and GET_CONFIG.
 func (f *Frontend) Init() (Info, error) {
 	var in Info
@@ -106,6 +106,11 @@ func (f *Frontend) Init() (Info, error) {
 	}
 	if pf&vhostuser.ProtocolFeatureConfigureMemSlots != 0 {
 		if in.MaxMemSlots, err = f.GetU64(vhostuser.GetMaxMemSlots); err != nil {
+			return in, err
+		}
+	}
+	if pf&vhostuser.ProtocolFeatureBackendReq != 0 {
+		if err := f.setupBackendReq(); err != nil {
 			return in, err
 		}
 	}
