@@ -18,8 +18,10 @@ import (
 )
 
 // The guest's zeroing action (tests/guest/zeroing.go) works on a disk of
-// zeroingDisk bytes: a pattern over [0, 12M), BLKDISCARD on [0, 4M),
-// BLKZEROOUT on [4M, 8M), fallocate punch-hole on [8M, 10M).
+// zeroingDisk bytes: a pattern over [0, 15M), BLKDISCARD on [0, 4M),
+// BLKZEROOUT on [4M, 8M), fallocate punch-hole on [8M, 10M); then the
+// ccm/holes package on the guest's block device: Discard [12M, 13M), Zero
+// [13M, 14M), Punch [14M, 15M).
 const (
 	zeroingDisk = 16 << 20
 	zeroingSeed = 10
@@ -30,15 +32,19 @@ const (
 // zeroed reads as zeros.
 func zeroingWant(zeroed ...[2]int) []byte {
 	b := make([]byte, zeroingDisk)
-	pattern.Fill(b[:12*mib], zeroingSeed, 0)
+	pattern.Fill(b[:15*mib], zeroingSeed, 0)
 	for _, z := range zeroed {
 		clear(b[z[0]:z[1]])
 	}
 	return b
 }
 
-// allDiscarded is the disk when all three calls zeroed their ranges.
-var allDiscarded = [][2]int{{0, 4 * mib}, {4 * mib, 8 * mib}, {8 * mib, 10 * mib}}
+// allZeroed are the ranges zeroed when the device takes every call;
+// noDiscard those when it takes no DISCARD.
+var (
+	allZeroed = [][2]int{{0, 4 * mib}, {4 * mib, 8 * mib}, {8 * mib, 10 * mib}, {12 * mib, 13 * mib}, {13 * mib, 15 * mib}}
+	noDiscard = [][2]int{{4 * mib, 8 * mib}, {8 * mib, 10 * mib}, {13 * mib, 15 * mib}}
+)
 
 // allocatedBytes returns the bytes path occupies on disk.
 func allocatedBytes(t *testing.T, path string) int64 {
@@ -62,8 +68,9 @@ func checkZeroingMarker(t *testing.T, m vmtest.Marker, want map[string]string) {
 // everythingZeroed is the report when the device takes DISCARD and
 // WRITE_ZEROES (with unmap) and reads discarded ranges as zeros.
 var everythingZeroed = map[string]string{
-	"discard": "ok", "zeroout": "ok", "punch": "ok",
+	"discard": "ok", "zeroout": "ok", "punch": "ok", "hdiscard": "ok", "hzero": "ok", "hpunch": "ok",
 	"rdiscard": "zero", "rzeroout": "zero", "rpunch": "zero", "rkept": "data",
+	"rhdiscard": "zero", "rhzero": "zero", "rhpunch": "zero",
 }
 
 // ourLimits are the limits this daemon offers when it offers both
@@ -85,14 +92,14 @@ func sparseFile(t *testing.T, dir, name string, size int64) string {
 
 // TestZeroingRaw: on a raw image the guest discards, zeroes and punches
 // holes; the ranges read as zeros, and the image's allocated blocks shrink
-// by the discarded and punched ranges (6 of the 12 MiB the guest wrote).
+// by the discarded and punched ranges (8 of the 15 MiB the guest wrote).
 // qemu-storage-daemon (discard=unmap) serving the same kind of image is
 // the peer: same guest report but for its own limits, same image, about
 // the same allocation.
 func TestZeroingRaw(t *testing.T) {
 	t.Parallel()
 	env, initrd := vmEnv(t)
-	want := zeroingWant(allDiscarded...)
+	want := zeroingWant(allZeroed...)
 	wantSHA := fmt.Sprintf("%x", sha256.Sum256(want))
 	var ours, theirs int64
 	t.Run("daemon", func(t *testing.T) {
@@ -124,11 +131,11 @@ func TestZeroingRaw(t *testing.T) {
 		theirs = allocatedBytes(t, img)
 	})
 	t.Logf("allocated after the guest: daemon %d bytes, qemu-storage-daemon %d bytes", ours, theirs)
-	// 12 MiB written, 6 MiB freed (BLKZEROOUT keeps its range allocated,
+	// 15 MiB written, 8 MiB freed (BLKZEROOUT keeps its range allocated,
 	// as ZERO_RANGE does); allow a few file system blocks of slack.
 	for name, a := range map[string]int64{"daemon": ours, "qsd": theirs} {
-		if a > 6*mib+256<<10 {
-			t.Errorf("%s: image occupies %d bytes, want about 6 MiB", name, a)
+		if a > 7*mib+256<<10 {
+			t.Errorf("%s: image occupies %d bytes, want about 7 MiB", name, a)
 		}
 	}
 }
@@ -174,10 +181,11 @@ func TestZeroingCCM(t *testing.T) {
 	stopBackend(t, d)
 	checkZeroingMarker(t, m, map[string]string{
 		"dmax": "0", "wzmax": "16777216",
-		"discard": "ENOTSUP", "zeroout": "ok", "punch": "ok",
+		"discard": "ENOTSUP", "zeroout": "ok", "punch": "ok", "hdiscard": "ok", "hzero": "ok", "hpunch": "ok",
 		"rdiscard": "data", "rzeroout": "zero", "rpunch": "zero", "rkept": "data",
+		"rhdiscard": "data", "rhzero": "zero", "rhpunch": "zero",
 	})
-	want := zeroingWant(allDiscarded[1:]...)
+	want := zeroingWant(noDiscard...)
 	checkField(t, m, "sha256", fmt.Sprintf("%x", sha256.Sum256(want)))
 	if after := allocatedBytes(t, im.path); after < before {
 		t.Errorf("default CCM image shrank from %d to %d bytes", before, after)
@@ -201,16 +209,16 @@ func TestZeroingCCMSparse(t *testing.T) {
 	stopBackend(t, d)
 	checkZeroingMarker(t, m, everythingZeroed)
 	checkZeroingMarker(t, m, ourLimits)
-	want := zeroingWant(allDiscarded...)
+	want := zeroingWant(allZeroed...)
 	checkField(t, m, "sha256", fmt.Sprintf("%x", sha256.Sum256(want)))
-	// The guest wrote 12 MiB (24 MiB of slots) and freed 6 MiB of it by
+	// The guest wrote 15 MiB (30 MiB of slots) and freed 8 MiB of it by
 	// discard and punch-hole; BLKZEROOUT stored encrypted zeros.
-	if a := allocatedBytes(t, im.path); a > 12*mib+256<<10 {
-		t.Errorf("sparse image occupies %d bytes, want about 12 MiB", a)
+	if a := allocatedBytes(t, im.path); a > 14*mib+256<<10 {
+		t.Errorf("sparse image occupies %d bytes, want about 14 MiB", a)
 	}
-	// Unwritten: the 6 MiB freed and the 4 MiB the guest never wrote.
+	// Unwritten: the 8 MiB freed and the 1 MiB the guest never wrote.
 	out := ccmblockOutput(t, "check", "--sparse", "-i", im.path, "--key-file", im.key)
-	if !strings.Contains(out, "unwritten sectors: 20480 of 32768\nok: all 12288 written sectors authenticate") {
+	if !strings.Contains(out, "unwritten sectors: 18432 of 32768\nok: all 14336 written sectors authenticate") {
 		t.Errorf("check --sparse: %s", out)
 	}
 	runCCMBlock(t, "fill", "-i", im.path, "--key-file", im.key)

@@ -7,21 +7,26 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ccmblk/ccmblk/ccm/holes"
 	"github.com/ccmblk/ccmblk/tests/pattern"
 )
 
-// The layout of the zeroing action on the disk (at least 12 MiB): a
-// pattern over [0, 12M), then BLKDISCARD on [0, 4M), BLKZEROOUT on
+// The layout of the zeroing action on the disk (at least 15 MiB): a
+// pattern over [0, 15M), then BLKDISCARD on [0, 4M), BLKZEROOUT on
 // [4M, 8M), fallocate(PUNCH_HOLE) on [8M, 10M); [10M, 12M) keeps the
-// pattern.
+// pattern. Then the project's ccm/holes package, run on the guest's block
+// device, discards [12M, 13M), zeroes [13M, 14M) and punches [14M, 15M).
 const (
-	zMiB        = 1 << 20
-	zDiscard    = 0
-	zZeroout    = 4 * zMiB
-	zPunch      = 8 * zMiB
-	zKept       = 10 * zMiB
-	zEnd        = 12 * zMiB
-	zeroingSeed = 10
+	zMiB         = 1 << 20
+	zDiscard     = 0
+	zZeroout     = 4 * zMiB
+	zPunch       = 8 * zMiB
+	zKept        = 10 * zMiB
+	zHoleDiscard = 12 * zMiB
+	zHoleZero    = 13 * zMiB
+	zHolePunch   = 14 * zMiB
+	zEnd         = 15 * zMiB
+	zeroingSeed  = 10
 )
 
 // zeroing runs BLKDISCARD, BLKZEROOUT and fallocate punch-hole on the disk
@@ -57,14 +62,16 @@ func zeroing(d *disk, _ params) ([]string, error) {
 		return nil, err
 	}
 	fd := int(f.Fd())
-	res := []struct {
-		k   string
-		err error
-	}{
+	res := []callResult{
 		{"discard", blkRange(fd, unix.BLKDISCARD, zDiscard, zZeroout-zDiscard)},
 		{"zeroout", blkRange(fd, unix.BLKZEROOUT, zZeroout, zPunch-zZeroout)},
 		{"punch", unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, zPunch, zKept-zPunch)},
 	}
+	discardZeroed, hres, err := blockHoles(f)
+	if err != nil {
+		return nil, err
+	}
+	res = append(res, hres...)
 	for _, r := range res {
 		v := "ok"
 		if r.err != nil {
@@ -93,7 +100,10 @@ func zeroing(d *disk, _ params) ([]string, error) {
 		{"rdiscard", zDiscard, zZeroout, res[0].err == nil},
 		{"rzeroout", zZeroout, zPunch, true},
 		{"rpunch", zPunch, zKept, res[2].err == nil},
-		{"rkept", zKept, zEnd, false},
+		{"rkept", zKept, zHoleDiscard, false},
+		{"rhdiscard", zHoleDiscard, zHoleZero, discardZeroed},
+		{"rhzero", zHoleZero, zHolePunch, true},
+		{"rhpunch", zHolePunch, zEnd, true},
 	}
 	for _, r := range ranges {
 		got := readsAs(buf[r.from:r.to], want[r.from:r.to])
@@ -119,4 +129,32 @@ func readsAs(got, data []byte) string {
 		return "data"
 	}
 	return "mixed"
+}
+
+// callResult is what one zeroing call returned, reported as k.
+type callResult struct {
+	k   string
+	err error
+}
+
+// blockHoles runs ccm/holes on the guest's block device: Discard
+// (BLKDISCARD), Zero (BLKZEROOUT) and Punch (fallocate punch-hole) on
+// [12M, 15M), and returns their results as marker fields hdiscard, hzero
+// and hpunch, and whether Discard promised zeros (never on a block device:
+// BLKDISCARD promises nothing). Discard on a device without discard
+// support succeeds and leaves the data: it is advice.
+func blockHoles(f *os.File) (bool, []callResult, error) {
+	h, err := holes.New(f)
+	if err != nil {
+		return false, nil, err
+	}
+	if !h.IsBlockDevice() {
+		return false, nil, fmt.Errorf("holes sees %s as no block device", f.Name())
+	}
+	zeroed, derr := h.Discard(zHoleDiscard, zHoleZero-zHoleDiscard)
+	return zeroed, []callResult{
+		{"hdiscard", derr},
+		{"hzero", h.Zero(zHoleZero, zHolePunch-zHoleZero)},
+		{"hpunch", h.Punch(zHolePunch, zEnd-zHolePunch)},
+	}, nil
 }
