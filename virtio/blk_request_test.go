@@ -262,7 +262,7 @@ func TestParseRequestReuse(t *testing.T) {
 	if err := virtio.ParseRequest(&c, virtio.BlkLimits{Capacity: testCapacity, SectorSize: 512}, &r); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.PushUsed(c.Head(), 0); err != nil {
+	if err := q.PushUsed(c.Head(), 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	q.PublishUsed()

@@ -304,8 +304,9 @@ func (s *queueServer) pushLocked(r *blkRequest) {
 		return
 	}
 	n := r.req.usedLen(r.status)
+	err := s.q.PushUsed(r.chain.Head(), n, r.req.descs)
 	r.req.trim()
-	if err := s.q.PushUsed(r.chain.Head(), n); err != nil {
+	if err != nil {
 		s.breakLocked(err)
 	}
 }
@@ -333,7 +334,9 @@ func (s *queueServer) publishLocked() bool {
 	if s.dead {
 		return false
 	}
-	s.q.PublishUsed()
+	if err := s.q.PublishUsed(); err != nil {
+		s.breakLocked(err)
+	}
 	return s.q.NeedsNotify()
 }
 

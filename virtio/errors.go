@@ -44,6 +44,16 @@ var (
 	ErrNotInFlight = errors.New("virtio: used head not in flight")
 )
 
+// Dirty log errors.
+var (
+	// ErrLogBitmap reports a dirty log bitmap that is empty, not a whole
+	// number of 8-byte words or not 8-aligned.
+	ErrLogBitmap = errors.New("virtio: bad dirty log bitmap")
+	// ErrLogRange reports a guest write outside the pages the dirty log
+	// covers; the front end would not resend those pages.
+	ErrLogRange = errors.New("virtio: write outside the dirty log")
+)
+
 // Descriptor chain errors. A chain that fails with one of these is
 // completed with used length 0.
 var (

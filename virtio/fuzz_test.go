@@ -82,7 +82,7 @@ func FuzzChain(f *testing.F) {
 			}
 		}
 		for _, h := range popped {
-			if err := q.PushUsed(h, 0); err != nil {
+			if err := q.PushUsed(h, 0, nil); err != nil {
 				t.Fatalf("PushUsed(%d): %v", h, err)
 			}
 		}

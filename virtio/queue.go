@@ -27,6 +27,14 @@ type QueueConfig struct {
 	// NextAvail is the first available ring index to process (from
 	// SET_VRING_BASE; 0 for a fresh queue).
 	NextAvail uint16
+	// Log is the dirty log every write of the queue into guest memory
+	// marks while it is on (shared by the device's queues); nil for none.
+	Log *DirtyLog
+	// LogUsed says whether writes to the used ring are logged, and
+	// UsedLogAddr is the guest-physical address they are logged at (the
+	// front end's view of the used ring). See SetUsedLog.
+	LogUsed     bool
+	UsedLogAddr GuestAddr
 }
 
 // Queue is the device side of one split virtqueue. Its methods fall on two
@@ -67,6 +75,12 @@ type Queue struct {
 	// did with the request before PushUsed happens before its head is
 	// popped again.
 	inFlight []atomic.Uint64
+
+	// log and usedLog: see QueueConfig.Log and SetUsedLog. Every write
+	// into guest memory goes through PushUsed, PublishUsed or
+	// EnableNotify, which mark the log after writing.
+	log     *DirtyLog
+	usedLog atomic.Uint64 // used ring's logged address | 1, or 0 for off
 }
 
 // NewQueue checks cfg against mem and returns the queue. Each ring must lie
@@ -102,6 +116,8 @@ func NewQueue(mem *Memory, cfg QueueConfig) (*Queue, error) {
 	q.nextAvail = cfg.NextAvail
 	q.availIdx = cfg.NextAvail
 	q.inFlight = make([]atomic.Uint64, (n+63)/64)
+	q.log = cfg.Log
+	q.SetUsedLog(cfg.LogUsed, cfg.UsedLogAddr)
 	return q, nil
 }
 
@@ -176,10 +192,39 @@ func (q *Queue) Pop(c *Chain) (bool, error) {
 	return true, nil
 }
 
+// SetUsedLog turns logging of the used ring's writes on or off (the
+// VHOST_VRING_F_LOG flag) and sets the guest-physical address of the used
+// ring they are logged at. It may be called while the queue is served.
+func (q *Queue) SetUsedLog(on bool, addr GuestAddr) {
+	var v uint64
+	if on {
+		v = uint64(addr) | 1 // the used ring is 4-aligned: bit 0 is free
+	}
+	q.usedLog.Store(v)
+}
+
+// logUsed marks the n bytes at offset off of the used ring in the log, if
+// used ring logging is on.
+func (q *Queue) logUsed(off, n int) error {
+	v := q.usedLog.Load()
+	if v == 0 {
+		return nil
+	}
+	addr, ok := GuestAddr(v &^ 1).Add(uint64(off))
+	if !ok {
+		return fmt.Errorf("%w: used ring at %#x", ErrLogRange, v&^1)
+	}
+	return q.log.Mark(addr, uint64(n))
+}
+
 // PushUsed writes the used element {head, n} (n is the number of bytes the
 // device wrote into the chain). It becomes visible to the driver at the
-// next PublishUsed.
-func (q *Queue) PushUsed(head uint16, n uint32) error {
+// next PublishUsed. written are the chain's descriptors as walked (or
+// those walked before it failed): while the dirty log is on, their
+// device-writable buffers, where the device wrote the request's data and
+// status, are marked, and then the used element. An ErrLogRange error
+// reports a write the log could not record; the element is pushed anyway.
+func (q *Queue) PushUsed(head uint16, n uint32, written []Desc) error {
 	if head >= q.size {
 		return fmt.Errorf("%w: head %d", ErrNotInFlight, head)
 	}
@@ -191,21 +236,27 @@ func (q *Queue) PushUsed(head uint16, n uint32) error {
 	binary.LittleEndian.PutUint32(q.used[off:], uint32(head))
 	binary.LittleEndian.PutUint32(q.used[off+4:], n)
 	q.nextUsed++
+	err := q.log.markWritable(q.mem, written)
+	if e := q.logUsed(off, usedElemSize); err == nil {
+		err = e
+	}
 	// Last: once the bit is clear the popper may pop head again and reuse
 	// whatever the caller keeps for it.
 	w.And(^bit)
-	return nil
+	return err
 }
 
 // PublishUsed makes the pushed used elements visible to the driver with one
 // atomic store of used.flags and used.idx, after the plain stores of the
-// elements.
-func (q *Queue) PublishUsed() {
+// elements, and logs used.idx. An ErrLogRange error reports a store the
+// dirty log could not record.
+func (q *Queue) PublishUsed() error {
 	if q.published == q.nextUsed {
-		return
+		return nil
 	}
 	store32(q.used, 0, uint32(q.usedFlags)|uint32(q.nextUsed)<<16)
 	q.published = q.nextUsed
+	return q.logUsed(2, 2)
 }
 
 // NeedsNotify reports whether the driver wants a notification for the used
@@ -240,7 +291,11 @@ func (q *Queue) NeedsNotify() bool {
 // never suppresses kicks. An error breaks the queue as for Pop.
 func (q *Queue) EnableNotify() (bool, error) {
 	if q.eventIdx {
-		store16(q.used, 4+usedElemSize*int(q.size), q.nextAvail)
+		off := 4 + usedElemSize*int(q.size)
+		store16(q.used, off, q.nextAvail)
+		if err := q.logUsed(off, 2); err != nil {
+			return false, err
+		}
 	}
 	idx, err := q.loadAvailIdx()
 	if err != nil {

@@ -133,7 +133,7 @@ func TestQueuePopPush(t *testing.T) {
 		t.Fatalf("NextAvail: got %d, want 3", q.NextAvail())
 	}
 	for i, h := range got {
-		if err := q.PushUsed(h, uint32(i+1)); err != nil {
+		if err := q.PushUsed(h, uint32(i+1), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,10 +145,10 @@ func TestQueuePopPush(t *testing.T) {
 	if len(used) != 3 || used[1].ID != uint32(heads[1]) || used[1].Len != 2 {
 		t.Fatalf("used ring: got %v", used)
 	}
-	if err := q.PushUsed(heads[0], 0); !errors.Is(err, virtio.ErrNotInFlight) {
+	if err := q.PushUsed(heads[0], 0, nil); !errors.Is(err, virtio.ErrNotInFlight) {
 		t.Fatalf("second PushUsed: got %v, want %v", err, virtio.ErrNotInFlight)
 	}
-	if err := q.PushUsed(testQueueSize, 0); !errors.Is(err, virtio.ErrNotInFlight) {
+	if err := q.PushUsed(testQueueSize, 0, nil); !errors.Is(err, virtio.ErrNotInFlight) {
 		t.Fatalf("PushUsed out of range: got %v", err)
 	}
 }
@@ -202,7 +202,7 @@ func TestQueueResume(t *testing.T) {
 		if _, err := q0.Pop(&c); err != nil {
 			t.Fatal(err)
 		}
-		if err := q0.PushUsed(c.Head(), 0); err != nil {
+		if err := q0.PushUsed(c.Head(), 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -218,7 +218,7 @@ func TestQueueResume(t *testing.T) {
 	if len(got) != 2 || got[0] != heads[5] || got[1] != heads[6] {
 		t.Fatalf("resumed pops: got %v, want %v", got, heads[5:])
 	}
-	if err := q.PushUsed(got[0], 0); err != nil {
+	if err := q.PushUsed(got[0], 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	q.PublishUsed()
@@ -234,7 +234,7 @@ func TestNotifyWithoutEventIdx(t *testing.T) {
 		t.Helper()
 		publishN(d, 1)
 		for _, h := range popAll(t, q) {
-			if err := q.PushUsed(h, 0); err != nil {
+			if err := q.PushUsed(h, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -272,7 +272,7 @@ func TestNotifyEventIdx(t *testing.T) {
 		t.Helper()
 		publishN(d, n)
 		for _, h := range popAll(t, q) {
-			if err := q.PushUsed(h, 0); err != nil {
+			if err := q.PushUsed(h, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
