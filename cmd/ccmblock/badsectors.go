@@ -17,6 +17,10 @@ import (
 // fails is far more often a wrong key or format flag than damage.
 const wrongKeyHint = "sector 0 does not authenticate: wrong key, --mac-len, --nonce-len or --sector-size?"
 
+// unwrittenHint replaces wrongKeyHint when sector 0 is unwritten (all
+// zeros): the image is sparse, or was never formatted.
+const unwrittenHint = "sector 0 is unwritten (all zeros): a sparse image? pass --sparse, or run ccmblock fill"
+
 // span is the logical sectors [start, start+n).
 type span struct{ start, n uint64 }
 
@@ -26,6 +30,19 @@ type span struct{ start, n uint64 }
 type badSectors struct {
 	mu    sync.Mutex
 	spans []span // +checklocks:mu
+	// sector0Unwritten makes report give unwrittenHint; see
+	// explainSector0.
+	sector0Unwritten bool
+}
+
+// explainSector0 finds out whether sector 0 of img is unwritten, so that
+// report gives the right hint when it fails. Call it before report, once
+// the workers are done.
+func (b *badSectors) explainSector0(img *ccm.Image) error {
+	if img.Sectors() == 0 {
+		return nil
+	}
+	return img.Unwritten(0, 1, func(_, _ uint64) { b.sector0Unwritten = true })
 }
 
 func (b *badSectors) add(start, n uint64) {
@@ -92,7 +109,11 @@ func (b *badSectors) report(w io.Writer, prefix string, hint io.Writer, total ui
 	}
 	fmt.Fprintf(w, "%sbad sectors: %s\n", prefix, formatSpans(s))
 	if s[0].start == 0 {
-		fmt.Fprintf(hint, "ccmblock: %s\n", wrongKeyHint)
+		h := wrongKeyHint
+		if b.sector0Unwritten {
+			h = unwrittenHint
+		}
+		fmt.Fprintf(hint, "ccmblock: %s\n", h)
 	}
 	return &badSectorsError{bad: b.count(), total: total}
 }

@@ -47,6 +47,9 @@ func runCheck(e *env, args []string) error {
 	if o.sparse {
 		fmt.Fprintf(e.stdout, "unwritten sectors: %d of %d\n", u, sectors)
 	}
+	if err := bad.explainSector0(img); err != nil {
+		return err
+	}
 	if err := bad.report(e.stdout, "", e.stderr, sectors); err != nil {
 		return err
 	}

@@ -74,6 +74,9 @@ func decrypt(e *env, o *options, p ccm.Params) error {
 	if o.sparse {
 		fmt.Fprintf(e.stderr, "ccmblock dec: %d of %d sectors unwritten (written as zeros)\n", unwritten.Load(), sectors)
 	}
+	if err := bad.explainSector0(img); err != nil {
+		return err
+	}
 	return bad.report(e.stderr, "ccmblock dec: ", e.stderr, sectors)
 }
 

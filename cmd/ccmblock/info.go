@@ -128,6 +128,13 @@ func tryFirst(img *ccm.Image, sparse bool) (string, error) {
 	case errors.Is(err, ccm.ErrAuth) && sparse:
 		return fmt.Sprintf("%d, does not authenticate (wrong key, --mac-len, --nonce-len or --sector-size?)", s), nil
 	case errors.Is(err, ccm.ErrAuth):
+		var bad badSectors
+		if err := bad.explainSector0(img); err != nil {
+			return "", err
+		}
+		if bad.sector0Unwritten {
+			return "unwritten (all zeros): a sparse image? pass --sparse", nil
+		}
 		return "does not authenticate (wrong key, --mac-len, --nonce-len or --sector-size?)", nil
 	default:
 		return "", err

@@ -115,8 +115,12 @@ func TestEncSparseFillOracle(t *testing.T) {
 		t.Errorf("check --sparse stdout %q, want %q", r.stdout, want)
 	}
 	r = ccmblock(t, append([]string{"check", "-i", enc}, key...)...)
-	if r.code != exitFail || !strings.Contains(r.stdout, "bad sectors: 0-127,384-1023,1200-2047") {
-		t.Errorf("plain check of a sparse image: exit %d, %q", r.code, r.stdout)
+	if r.code != exitFail || !strings.Contains(r.stdout, "bad sectors: 0-127,384-1023,1200-2047") || !strings.Contains(r.stderr, unwrittenHint) {
+		t.Errorf("plain check of a sparse image: exit %d, %q, %q", r.code, r.stdout, r.stderr)
+	}
+	r = mustRun(t, append([]string{"info", "-i", enc}, key...)...)
+	if !strings.Contains(r.stdout, "sector 0:               unwritten (all zeros): a sparse image? pass --sparse") {
+		t.Errorf("info of a sparse image:\n%s", r.stdout)
 	}
 	r = mustRun(t, append([]string{"info", "--sparse", "-i", enc}, key...)...)
 	if !strings.Contains(r.stdout, "unwritten sectors:      1616 of 2048") || !strings.Contains(r.stdout, "first written sector:   128, authenticates") {
