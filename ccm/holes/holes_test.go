@@ -2,10 +2,13 @@ package holes
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func newFile(t *testing.T, size int) (*os.File, *File) {
@@ -147,4 +150,37 @@ func TestNextData(t *testing.T) {
 	if data, _, err = NextData(f, 2<<20); err != nil || data != NoData {
 		t.Fatalf("NextData past the end = %d, %v; want NoData", data, err)
 	}
+}
+
+// TestZeroFallsBackOnTmpfs: tmpfs has no FALLOC_FL_ZERO_RANGE, so Zero
+// must write the zeros itself, and exactly over the range.
+func TestZeroFallsBackOnTmpfs(t *testing.T) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		t.Fatalf("/dev/shm is not a tmpfs (%v): this test needs one", err)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "holes-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(bytes.Repeat([]byte{0x5a}, 3<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_ZERO_RANGE, 0, 4096); !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Fatalf("ZERO_RANGE on tmpfs = %v, want EOPNOTSUPP (the case under test)", err)
+	}
+	h, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Zero(1000, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, f, 1000, 2<<20)
 }
