@@ -9,7 +9,10 @@
 // parsing (ParseRequest), the virtio-blk configuration space and the
 // per-queue request loop (BlockDevice). It knows nothing about sockets or
 // vhost-user messages and nothing about encryption: requests are executed
-// against the Disk interface.
+// against the Disk interface. DISCARD and WRITE_ZEROES are offered when
+// BlockOptions ask and the Disk implements Discarder or Zeroer; their
+// segments are copied out of guest memory and checked, all of them,
+// before the Disk sees any.
 //
 // # Trust model
 //

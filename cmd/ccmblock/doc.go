@@ -7,9 +7,19 @@
 //	enc     plaintext image -> encrypted image (exactly twice the size)
 //	dec     encrypted image -> plaintext image (half the size)
 //	create  new encrypted image whose every sector holds encrypted zeros
+//	        (--sparse: every sector unwritten, a file of holes)
+//	fill    write encrypted zeros into every unwritten sector
+//	resize  grow (encrypted zeros, or holes) or shrink an image offline
 //	check   verify every sector of an encrypted image
 //	info    print the geometry of an encrypted image
 //	keygen  write a fresh random key as hex text to a file (mode 0600)
+//
+// Unwritten sectors are slots of all zeros, which a sparse image (served
+// with vhost-user-blk-ccm --sparse) reads as zeros. check, dec and info
+// take --sparse to count them apart from bad sectors, skipping the file's
+// holes without reading them; enc --sparse leaves the input's holes
+// unwritten; dec always leaves zero blocks out of its output (holes). fill
+// and resize take the daemon's image lock.
 //
 // enc and dec take the flags of upstream's ccmblock tool (-k/--key HEX with an
 // optional 0x prefix, -i/--in, -o/--out) and produce the same images. The

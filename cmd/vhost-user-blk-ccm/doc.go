@@ -15,6 +15,11 @@
 //	-chardev socket,id=disk0,path=/run/disk.sock,reconnect=1
 //	-device vhost-user-blk-pci,chardev=disk0
 //
+// The guest's DISCARD and WRITE_ZEROES reach the image as hole punching and
+// zeroing on raw images, as encrypted zero sectors on CCM images (which
+// then offer no DISCARD), and as holes over whole slots on CCM images
+// served with --sparse; see the README for the trade-off of --sparse.
+//
 // SIGINT and SIGTERM stop it gracefully: it stops taking requests, completes
 // the ones in flight, flushes the image and exits 0. The key is read from a
 // file only, so it never shows in the process list.
