@@ -35,17 +35,18 @@ type BlkQueueStats struct {
 
 // Add returns the sum of s and o, for totals over queues.
 func (s BlkQueueStats) Add(o BlkQueueStats) BlkQueueStats {
-	s.Read = s.Read.add(o.Read)
-	s.Write = s.Write.add(o.Write)
-	s.Flush = s.Flush.add(o.Flush)
-	s.Discard = s.Discard.add(o.Discard)
-	s.WriteZeroes = s.WriteZeroes.add(o.WriteZeroes)
+	s.Read = s.Read.Add(o.Read)
+	s.Write = s.Write.Add(o.Write)
+	s.Flush = s.Flush.Add(o.Flush)
+	s.Discard = s.Discard.Add(o.Discard)
+	s.WriteZeroes = s.WriteZeroes.Add(o.WriteZeroes)
 	s.AuthFailures += o.AuthFailures
 	s.InFlight += o.InFlight
 	return s
 }
 
-func (s BlkOpStats) add(o BlkOpStats) BlkOpStats {
+// Add returns the sum of s and o.
+func (s BlkOpStats) Add(o BlkOpStats) BlkOpStats {
 	return BlkOpStats{
 		Operations:  s.Operations + o.Operations,
 		Bytes:       s.Bytes + o.Bytes,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang/glog"
 
+	"github.com/ccmblk/ccmblk/ccm"
 	"github.com/ccmblk/ccmblk/cmd/internal/imageflags"
 	"github.com/ccmblk/ccmblk/vhostuser"
 	"github.com/ccmblk/ccmblk/virtio"
@@ -21,6 +22,8 @@ import (
 type options struct {
 	socketPath        string
 	fd                int
+	qmpSocket         string
+	qmpFD             int
 	printCapabilities bool
 	blkFile           string
 	readOnly          bool
@@ -65,7 +68,9 @@ func parseFlags() *options {
 		o.image = imageflags.Register(flag.CommandLine)
 	})
 	group("Information", func() {
-		flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON (QEMU's vhost-user.json schema) and exit")
+		flag.StringVar(&o.qmpSocket, "qmp-socket", "", "serve the QMP control socket (block_resize, query-blockstats, ...) on this unix socket path")
+	flag.IntVar(&o.qmpFD, "qmp-fd", -1, "serve the QMP control socket on this inherited, already listening unix socket file descriptor")
+	flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON (QEMU's vhost-user.json schema) and exit")
 	})
 	group("Testing aids (not for production)", func() {
 		flag.StringVar(&o.ioDelay, "x-io-delay", "", "every disk call sleeps a random time in `MIN-MAX` first, e.g. 0-20ms (off by default)")
@@ -136,6 +141,13 @@ func run(o *options) error {
 		return err
 	}
 	defer l.Close()
+	ql, err := qmpListener(o.qmpSocket, o.qmpFD)
+	if err != nil {
+		return err
+	}
+	if ql != nil {
+		defer ql.Close()
+	}
 	lock, err := lockImage(o.blkFile, o.readOnly)
 	if err != nil {
 		return err
@@ -156,6 +168,7 @@ func run(o *options) error {
 		Name:      name,
 	}
 	setZeroing(o, &bo)
+	bo.AuthError = ccm.ErrAuth
 	dev, err := virtio.NewBlockDevice(disk, bo)
 	if err != nil {
 		_ = disk.Close()
@@ -170,7 +183,14 @@ func run(o *options) error {
 		MaxRegionSize:  o.maxRegionMiB << 20,
 		AnyMemoryFile:  o.anyMemoryFile,
 	})
+	qmpDone, err := serveQMP(ctx, ql, o, name, dev, srv)
+	if err != nil {
+		_ = disk.Close()
+		return err
+	}
 	serveErr := srv.Serve(ctx, l)
+	// A resize in progress finishes before the disk is closed.
+	<-qmpDone
 	// Serve has stopped every queue and completed what was in flight: make
 	// the writes it acknowledged durable before exiting. The device's flush
 	// remembers an earlier failed one, which must not pass as success now.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -18,9 +20,12 @@ import (
 type rawDisk struct {
 	f          *os.File
 	sectorSize int
-	sectors    uint64
-	readOnly   bool
-	holes      *holes.File // nil if read-only
+	// sectors is the capacity; Grow raises it while requests run.
+	sectors  atomic.Uint64
+	readOnly bool
+	holes    *holes.File // nil if read-only
+	// growMu serialises Grow.
+	growMu sync.Mutex
 }
 
 // iovMax is the most buffers one preadv or pwritev takes (Linux UIO_MAXIOV).
@@ -65,7 +70,8 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s holds no whole sector", path)
 	}
-	d := &rawDisk{f: f, sectorSize: sectorSize, sectors: n, readOnly: readOnly}
+	d := &rawDisk{f: f, sectorSize: sectorSize, readOnly: readOnly}
+	d.sectors.Store(n)
 	if !readOnly {
 		// A regular file or block device, checked above.
 		if d.holes, err = holes.New(f); err != nil {
@@ -80,7 +86,7 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 func (d *rawDisk) SectorSize() int { return d.sectorSize }
 
 // Sectors returns the number of whole sectors in the image.
-func (d *rawDisk) Sectors() uint64 { return d.sectors }
+func (d *rawDisk) Sectors() uint64 { return d.sectors.Load() }
 
 // ReadOnly reports whether the image was opened read-only.
 func (d *rawDisk) ReadOnly() bool { return d.readOnly }
@@ -114,7 +120,7 @@ func (d *rawDisk) transfer(start uint64, bufs [][]byte, op func(int, [][]byte, i
 		}
 		total += uint64(len(b))
 	}
-	if start > d.sectors || total/uint64(d.sectorSize) > d.sectors-start {
+	if sectors := d.sectors.Load(); start > sectors || total/uint64(d.sectorSize) > sectors-start {
 		return errRawRange
 	}
 	off := int64(start) * int64(d.sectorSize)

@@ -43,12 +43,13 @@ func (d *rawDisk) Discard(start, n uint64) error {
 // byteRange checks sectors [start, start+n) of a writable image and
 // returns them in bytes.
 func (d *rawDisk) byteRange(start, n uint64) (off, length int64, err error) {
+	sectors := d.sectors.Load()
 	switch {
 	case d.readOnly:
 		return 0, 0, errRawReadOnly
 	case d.holes == nil:
 		return 0, 0, errRawNoHoles
-	case start > d.sectors || n > d.sectors-start:
+	case start > sectors || n > sectors-start:
 		return 0, 0, errRawRange
 	}
 	// The image's size fits an int64, so every range inside it does.

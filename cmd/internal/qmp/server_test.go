@@ -1,7 +1,6 @@
 package qmp
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccmblk/ccmblk/tests/qmpclient"
 )
 
 func TestMain(m *testing.M) {
@@ -45,57 +46,39 @@ func serve(t *testing.T, srv *Server) string {
 	return path
 }
 
-// client is a raw QMP connection.
-type client struct {
-	t *testing.T
-	c *net.UnixConn
-	r *bufio.Reader
-}
-
-func dial(t *testing.T, path string) *client {
+// dial connects a client and reads the greeting; the connection closes
+// with the test.
+func dial(t *testing.T, path string) *qmpclient.Client {
 	t.Helper()
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	c, err := qmpclient.Dial(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &client{t: t, c: c, r: bufio.NewReader(c)}
+	return c
 }
 
-// line reads one reply line, which must end with CRLF, and decodes it.
-func (c *client) line() map[string]any {
-	c.t.Helper()
-	_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	s, err := c.r.ReadString('\n')
+// roundTrip sends s and returns the next message.
+func roundTrip(t *testing.T, c *qmpclient.Client, s string) map[string]any {
+	t.Helper()
+	if err := c.Send(s); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Recv()
 	if err != nil {
-		c.t.Fatalf("read: %v (got %q)", err, s)
-	}
-	if !strings.HasSuffix(s, "\r\n") {
-		c.t.Fatalf("line %q does not end with CRLF", s)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		c.t.Fatalf("line %q: %v", s, err)
+		t.Fatal(err)
 	}
 	return m
 }
 
-func (c *client) send(s string) {
-	c.t.Helper()
-	if _, err := c.c.Write([]byte(s)); err != nil {
-		c.t.Fatal(err)
+// negotiated dials and leaves negotiation mode.
+func negotiated(t *testing.T, path string) *qmpclient.Client {
+	t.Helper()
+	c := dial(t, path)
+	if _, err := c.Execute("qmp_capabilities", nil); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// negotiate reads the greeting and leaves negotiation mode.
-func (c *client) negotiate() map[string]any {
-	c.t.Helper()
-	g := c.line()
-	c.send(`{"execute": "qmp_capabilities"}`)
-	if r := c.line(); r["return"] == nil {
-		c.t.Fatalf("qmp_capabilities: %v", r)
-	}
-	return g
+	return c
 }
 
 // wantError checks an error reply's class and description.
@@ -109,31 +92,25 @@ func wantError(t *testing.T, r map[string]any, class, desc string) {
 
 func TestGreetingAndNegotiation(t *testing.T) {
 	c := dial(t, serve(t, testServer()))
-	g := c.line()
-	qmp, _ := g["QMP"].(map[string]any)
+	qmp, _ := c.Greeting["QMP"].(map[string]any)
 	if qmp == nil || qmp["capabilities"] == nil {
-		t.Fatalf("greeting %v", g)
+		t.Fatalf("greeting %v", c.Greeting)
 	}
-	if v := qmp["version"].(map[string]any); v["package"] != "test" || v["qemu"].(map[string]any)["major"] != 1.0 {
+	if v := qmp["version"].(map[string]any); v["package"] != "test" || v["qemu"].(map[string]any)["major"] != json.Number("1") {
 		t.Errorf("greeting version %v", v)
 	}
-	c.send(`{"execute": "query-version", "id": "early"}`)
-	r := c.line()
+	r := roundTrip(t, c, `{"execute": "query-version", "id": "early"}`)
 	wantError(t, r, ClassCommandNotFound, "Expecting capabilities negotiation with 'qmp_capabilities'")
 	if r["id"] != "early" {
 		t.Errorf("id not echoed: %v", r)
 	}
-	c.send(`{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}`)
-	wantError(t, c.line(), ClassGeneric, "Capability oob not available")
-	c.send(`{"execute": "qmp_capabilities", "id": {"n": [1, 2]}}`)
-	if r := c.line(); r["return"] == nil || r["id"].(map[string]any)["n"] == nil {
+	wantError(t, roundTrip(t, c, `{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}`), ClassGeneric, "Capability oob not available")
+	if r := roundTrip(t, c, `{"execute": "qmp_capabilities", "id": {"n": [1, 2]}}`); r["return"] == nil || r["id"].(map[string]any)["n"] == nil {
 		t.Fatalf("qmp_capabilities: %v", r)
 	}
-	c.send(`{"execute": "qmp_capabilities"}`)
-	wantError(t, c.line(), ClassCommandNotFound, "Capabilities negotiation is already complete, command ignored")
-	c.send(`{"execute": "query-commands"}`)
+	wantError(t, roundTrip(t, c, `{"execute": "qmp_capabilities"}`), ClassCommandNotFound, "Capabilities negotiation is already complete, command ignored")
 	var names []string
-	for _, e := range c.line()["return"].([]any) {
+	for _, e := range roundTrip(t, c, `{"execute": "query-commands"}`)["return"].([]any) {
 		names = append(names, e.(map[string]any)["name"].(string))
 	}
 	if strings.Join(names, " ") != "qmp_capabilities query-version query-commands echo" {
@@ -144,8 +121,7 @@ func TestGreetingAndNegotiation(t *testing.T) {
 // TestMisuse sends every kind of bad input on one connection: each gets
 // its error, and the connection goes on working.
 func TestMisuse(t *testing.T) {
-	c := dial(t, serve(t, testServer()))
-	c.negotiate()
+	c := negotiated(t, serve(t, testServer()))
 	for _, m := range []struct{ in, class, desc string }{
 		{`{"execute": "nosuch", "id": 1}`, ClassCommandNotFound, "The command nosuch has not been found"},
 		{`{"execute": 5}`, ClassGeneric, "QMP input member 'execute' must be a string"},
@@ -162,18 +138,14 @@ func TestMisuse(t *testing.T) {
 		{`{"execute": "echo", "arguments": {"x": 1}}`, ClassGeneric, "Parameter 'x' is unexpected"},
 		{`{"execute": "query-version", "arguments": {"x": 1}}`, ClassGeneric, "Parameter 'x' is unexpected"},
 	} {
-		c.send(m.in + "\n")
-		wantError(t, c.line(), m.class, m.desc)
+		wantError(t, roundTrip(t, c, m.in+"\n"), m.class, m.desc)
 	}
-	c.send("{\"execute\": nope}\n")
-	r := c.line()
+	r := roundTrip(t, c, "{\"execute\": nope}\n")
 	if e, _ := r["error"].(map[string]any); e == nil || e["class"] != ClassGeneric || !strings.HasPrefix(e["desc"].(string), "JSON parse error") {
 		t.Errorf("bad JSON: %v", r)
 	}
-	c.send(`{"execute": "` + strings.Repeat("x", MaxMessage) + `"}`)
-	wantError(t, c.line(), ClassGeneric, errTooLarge.Error())
-	c.send(`{"execute": "echo", "arguments": {"n": -7, "s": "é", "l": []}, "id": "ok"}`)
-	if r := c.line(); r["id"] != "ok" || r["return"].(map[string]any)["n"] != -7.0 {
+	wantError(t, roundTrip(t, c, `{"execute": "`+strings.Repeat("x", MaxMessage)+`"}`), ClassGeneric, errTooLarge.Error())
+	if r := roundTrip(t, c, `{"execute": "echo", "arguments": {"n": -7, "s": "é", "l": []}, "id": "ok"}`); r["id"] != "ok" || r["return"].(map[string]any)["n"] != json.Number("-7") {
 		t.Fatalf("after the misuse: %v", r)
 	}
 }
@@ -189,33 +161,34 @@ func TestClients(t *testing.T) {
 	path := serve(t, testServer())
 	silent := dial(t, path)
 	// Enough requests to fill the socket buffers both ways.
-	req := []byte(strings.Repeat(`{"execute": "query-commands"}`, 1000))
+	req := strings.Repeat(`{"execute": "query-commands"}`, 1000)
 	go func() {
 		for range 100 {
-			if _, err := silent.c.Write(req); err != nil {
+			if err := silent.Send(req); err != nil {
 				return
 			}
 		}
 	}()
-	clients := make([]*client, MaxClients-1)
+	clients := make([]*qmpclient.Client, MaxClients-1)
 	for i := range clients {
-		clients[i] = dial(t, path)
-		clients[i].negotiate()
+		clients[i] = negotiated(t, path)
 	}
 	for round := range 3 {
 		for i, c := range clients {
-			c.send(`{"execute": "echo", "arguments": {"n": 1}, "id": 1}`)
-			if r := c.line(); r["id"] != 1.0 {
+			if r := roundTrip(t, c, `{"execute": "echo", "arguments": {"n": 1}, "id": 1}`); r["id"] != json.Number("1") {
 				t.Fatalf("round %d, client %d: %v", round, i, r)
 			}
 		}
 	}
-	wantError(t, dial(t, path).line(), ClassGeneric, fmt.Sprintf("Too many QMP clients (at most %d)", MaxClients))
+	if _, err := qmpclient.Dial(path); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("Too many QMP clients (at most %d)", MaxClients)) {
+		t.Errorf("one client too many: %v", err)
+	}
 	// The silent client's slot frees once its write times out.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c := dial(t, path)
-		if r := c.line(); r["QMP"] != nil {
+		c, err := qmpclient.Dial(path)
+		if err == nil {
+			_ = c.Close()
 			break
 		}
 		if time.Now().After(deadline) {

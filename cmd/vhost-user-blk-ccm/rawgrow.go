@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	"golang.org/x/sys/unix"
+)
+
+// Grow raises the capacity to n sectors: a regular file is extended (the
+// new sectors are a hole that reads as zeros) and the new size made
+// durable; a block device must already hold n sectors. Requests in flight
+// keep working; the new sectors are served once Grow returns.
+func (d *rawDisk) Grow(n uint64) error {
+	if d.readOnly {
+		return errRawReadOnly
+	}
+	d.growMu.Lock()
+	defer d.growMu.Unlock()
+	old := d.sectors.Load()
+	ss := uint64(d.sectorSize)
+	switch {
+	case n < old:
+		return fmt.Errorf("raw: grow to %d sectors, capacity %d: shrinking is not supported", n, old)
+	case n == old:
+		return nil
+	case n > math.MaxInt64/ss:
+		return fmt.Errorf("raw: grow to %d sectors: beyond the largest file", n)
+	}
+	size := int64(n * ss)
+	if d.holes.IsBlockDevice() {
+		have, err := d.f.Seek(0, io.SeekEnd)
+		if err != nil {
+			return fmt.Errorf("raw: %w", err)
+		}
+		if have < size {
+			return fmt.Errorf("raw: grow to %d bytes: the block device holds %d", size, have)
+		}
+	} else {
+		if err := d.f.Truncate(size); err != nil {
+			return fmt.Errorf("raw: %w", err)
+		}
+		if err := unix.Fsync(int(d.f.Fd())); err != nil {
+			return fmt.Errorf("raw: %w", err)
+		}
+	}
+	d.sectors.Store(n)
+	return nil
+}
