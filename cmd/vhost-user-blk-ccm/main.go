@@ -67,10 +67,12 @@ func parseFlags() *options {
 	group("Key and image geometry", func() {
 		o.image = imageflags.Register(flag.CommandLine)
 	})
+	group("Control socket (QMP: block_resize, query-blockstats)", func() {
+		flag.StringVar(&o.qmpSocket, "qmp-socket", "", "serve the QMP control socket on a unix socket created at `PATH` (default: none)")
+		flag.IntVar(&o.qmpFD, "qmp-fd", -1, "serve it on the inherited, already listening unix socket with descriptor `N` instead (default: none)")
+	})
 	group("Information", func() {
-		flag.StringVar(&o.qmpSocket, "qmp-socket", "", "serve the QMP control socket (block_resize, query-blockstats, ...) on this unix socket path")
-	flag.IntVar(&o.qmpFD, "qmp-fd", -1, "serve the QMP control socket on this inherited, already listening unix socket file descriptor")
-	flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON (QEMU's vhost-user.json schema) and exit")
+		flag.BoolVar(&o.printCapabilities, "print-capabilities", false, "print the back-end capabilities as JSON (QEMU's vhost-user.json schema) and exit")
 	})
 	group("Testing aids (not for production)", func() {
 		flag.StringVar(&o.ioDelay, "x-io-delay", "", "every disk call sleeps a random time in `MIN-MAX` first, e.g. 0-20ms (off by default)")
