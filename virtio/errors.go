@@ -42,6 +42,9 @@ var (
 	ErrHeadInFlight = errors.New("virtio: available head already in flight")
 	// ErrNotInFlight reports PushUsed for a head that is not in flight.
 	ErrNotInFlight = errors.New("virtio: used head not in flight")
+	// ErrInflight reports an inflight region (vhost-user INFLIGHT_SHMFD)
+	// that is too small, misaligned or holds values no device wrote.
+	ErrInflight = errors.New("virtio: bad inflight region")
 )
 
 // Dirty log errors.

@@ -25,7 +25,7 @@ type QueueConfig struct {
 	// EventIdx reports that VIRTIO_F_RING_EVENT_IDX was negotiated.
 	EventIdx bool
 	// NextAvail is the first available ring index to process (from
-	// SET_VRING_BASE; 0 for a fresh queue).
+	// SET_VRING_BASE; 0 for a fresh queue). With Inflight it is ignored.
 	NextAvail uint16
 	// Log is the dirty log every write of the queue into guest memory
 	// marks while it is on (shared by the device's queues); nil for none.
@@ -35,6 +35,13 @@ type QueueConfig struct {
 	// front end's view of the used ring). See SetUsedLog.
 	LogUsed     bool
 	UsedLogAddr GuestAddr
+	// Inflight is the queue's inflight region (InflightQueueBytes of its
+	// descriptor count, 8-aligned), or nil. A fresh region is initialized;
+	// a region in use, kept by the front end across a back-end restart,
+	// decides where the queue resumes: the requests it marks are popped
+	// again first, oldest first, and the next available index is the used
+	// index plus their number.
+	Inflight []byte
 }
 
 // Queue is the device side of one split virtqueue. Its methods fall on two
@@ -58,8 +65,12 @@ type Queue struct {
 	used     []byte // used ring, widened to 4-aligned words
 
 	// Available side: the popper's.
-	nextAvail uint16 // next available ring entry to pop
-	availIdx  uint16 // last avail.idx read
+	nextAvail uint16   // next available ring entry to pop
+	availIdx  uint16   // last avail.idx read
+	resubmit  []uint16 // heads to pop again before the available ring
+
+	// inflight is the shared inflight region, or nil.
+	inflight *inflight
 
 	// Used side: one writer at a time.
 	nextUsed  uint16 // next used ring entry to fill
@@ -114,7 +125,15 @@ func NewQueue(mem *Memory, cfg QueueConfig) (*Queue, error) {
 	q.published = q.nextUsed
 	q.signalled = q.nextUsed
 	q.nextAvail = cfg.NextAvail
-	q.availIdx = cfg.NextAvail
+	if cfg.Inflight != nil {
+		if q.inflight, q.resubmit, err = recoverInflight(cfg.Inflight, cfg.Size, q.nextUsed); err != nil {
+			return nil, err
+		}
+		// Every request popped before the restart is either published
+		// (counted in used.idx) or still marked.
+		q.nextAvail = q.nextUsed + uint16(len(q.resubmit))
+	}
+	q.availIdx = q.nextAvail
 	q.inFlight = make([]atomic.Uint64, (n+63)/64)
 	q.log = cfg.Log
 	q.SetUsedLog(cfg.LogUsed, cfg.UsedLogAddr)
@@ -136,6 +155,10 @@ func ringView(mem *Memory, what string, gpa GuestAddr, n int, write bool) ([]byt
 // Size returns the number of descriptors in the queue.
 func (q *Queue) Size() uint16 { return q.size }
 
+// Resubmits returns the number of requests from before a back-end restart
+// that Pop has yet to return again.
+func (q *Queue) Resubmits() int { return len(q.resubmit) }
+
 // NextAvail returns the index of the next available ring entry the device
 // will process, the value GET_VRING_BASE reports. Call it only while no
 // goroutine is serving the queue.
@@ -151,35 +174,25 @@ func (q *Queue) loadAvailIdx() (uint16, error) {
 	return idx, nil
 }
 
-// Pop takes the next available chain and sets c up to walk it. It reports
-// false when the available ring is empty. An error means the driver broke
-// the queue (ErrAvailIdx, ErrHeadIndex, ErrHeadInFlight); the caller must
-// stop popping. Every popped head must be returned with PushUsed exactly
-// once.
+// Pop takes the next available chain and sets c up to walk it: first the
+// requests to resubmit after a back-end restart, then the available ring.
+// It reports false when there is nothing to pop. An error means the driver
+// (or the inflight region) broke the queue (ErrAvailIdx, ErrHeadIndex,
+// ErrHeadInFlight); the caller must stop popping. Every popped head must be
+// returned with PushUsed exactly once.
 func (q *Queue) Pop(c *Chain) (bool, error) {
-	if q.nextAvail == q.availIdx {
-		idx, err := q.loadAvailIdx()
-		if err != nil {
-			return false, err
-		}
-		q.availIdx = idx
-		if idx == q.nextAvail {
-			return false, nil
-		}
-	}
-	// The atomic load of avail.idx above orders this plain read after the
-	// driver's write of the entry.
-	off := q.availOff + 4 + 2*int(q.nextAvail&(q.size-1))
-	head := binary.LittleEndian.Uint16(q.avail[off:])
-	if head >= q.size {
-		return false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadIndex, head, q.nextAvail)
+	head, ok, err := q.nextHead()
+	if !ok || err != nil {
+		return false, err
 	}
 	w, bit := &q.inFlight[head/64], uint64(1)<<(head%64)
 	if w.Load()&bit != 0 {
-		return false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadInFlight, head, q.nextAvail)
+		return false, fmt.Errorf("%w: head %d before avail entry %d", ErrHeadInFlight, head, q.nextAvail)
 	}
 	w.Or(bit)
-	q.nextAvail++
+	if q.inflight != nil {
+		q.inflight.mark(head)
+	}
 	*c = Chain{
 		mem:       q.mem,
 		head:      head,
@@ -217,6 +230,35 @@ func (q *Queue) logUsed(off, n int) error {
 	return q.log.Mark(addr, uint64(n))
 }
 
+// nextHead takes the next head to pop, checked against the queue size.
+func (q *Queue) nextHead() (uint16, bool, error) {
+	if len(q.resubmit) > 0 {
+		// Checked below the ring size by recoverInflight.
+		head := q.resubmit[0]
+		q.resubmit = q.resubmit[1:]
+		return head, true, nil
+	}
+	if q.nextAvail == q.availIdx {
+		idx, err := q.loadAvailIdx()
+		if err != nil {
+			return 0, false, err
+		}
+		q.availIdx = idx
+		if idx == q.nextAvail {
+			return 0, false, nil
+		}
+	}
+	// The atomic load of avail.idx above orders this plain read after the
+	// driver's write of the entry.
+	off := q.availOff + 4 + 2*int(q.nextAvail&(q.size-1))
+	head := binary.LittleEndian.Uint16(q.avail[off:])
+	if head >= q.size {
+		return 0, false, fmt.Errorf("%w: head %d at avail entry %d", ErrHeadIndex, head, q.nextAvail)
+	}
+	q.nextAvail++
+	return head, true, nil
+}
+
 // PushUsed writes the used element {head, n} (n is the number of bytes the
 // device wrote into the chain). It becomes visible to the driver at the
 // next PublishUsed. written are the chain's descriptors as walked (or
@@ -240,6 +282,9 @@ func (q *Queue) PushUsed(head uint16, n uint32, written []Desc) error {
 	if e := q.logUsed(off, usedElemSize); err == nil {
 		err = e
 	}
+	if q.inflight != nil {
+		q.inflight.link(head)
+	}
 	// Last: once the bit is clear the popper may pop head again and reuse
 	// whatever the caller keeps for it.
 	w.And(^bit)
@@ -254,9 +299,20 @@ func (q *Queue) PublishUsed() error {
 	if q.published == q.nextUsed {
 		return nil
 	}
-	store32(q.used, 0, uint32(q.usedFlags)|uint32(q.nextUsed)<<16)
+	if q.inflight != nil {
+		// The marks of the batch are cleared only once the driver can
+		// see its completions.
+		q.inflight.publish(q.nextUsed, q.storeUsedIdx)
+	} else {
+		q.storeUsedIdx()
+	}
 	q.published = q.nextUsed
 	return q.logUsed(2, 2)
+}
+
+// storeUsedIdx publishes used.idx = nextUsed.
+func (q *Queue) storeUsedIdx() {
+	store32(q.used, 0, uint32(q.usedFlags)|uint32(q.nextUsed)<<16)
 }
 
 // NeedsNotify reports whether the driver wants a notification for the used

@@ -17,6 +17,11 @@ func hostAligned4(b []byte) bool {
 	return len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 == 0
 }
 
+// hostAligned8 reports whether b starts at an 8-aligned host address.
+func hostAligned8(b []byte) bool {
+	return len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 == 0
+}
+
 // word returns the aligned 32-bit word at b[off:off+4]; off%4 == 0.
 func word(b []byte, off int) *uint32 {
 	w := b[off : off+4 : off+4] // bounds check without a (racy) load
@@ -55,4 +60,21 @@ func store32(b []byte, off int, v uint32) {
 // load32 atomically loads the aligned word at b[off:off+4].
 func load32(b []byte, off int) uint32 {
 	return atomic.LoadUint32(word(b, off))
+}
+
+// word64 returns the aligned 64-bit word at b[off:off+8]; b starts 8-aligned
+// and off%8 == 0.
+func word64(b []byte, off int) *uint64 {
+	w := b[off : off+8 : off+8]
+	return (*uint64)(unsafe.Pointer(unsafe.SliceData(w)))
+}
+
+// store64 atomically stores v into the aligned word at b[off:off+8].
+func store64(b []byte, off int, v uint64) {
+	atomic.StoreUint64(word64(b, off), v)
+}
+
+// load64 atomically loads the aligned word at b[off:off+8].
+func load64(b []byte, off int) uint64 {
+	return atomic.LoadUint64(word64(b, off))
 }
