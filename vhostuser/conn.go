@@ -109,12 +109,16 @@ func parseRights(oob []byte) ([]int, error) {
 	return fds, nil
 }
 
-// reply sends a reply to req carrying body.
-func (c *conn) reply(req Request, body []byte) error {
+// reply sends a reply to req carrying body and fds.
+func (c *conn) reply(req Request, body []byte, fds ...int) error {
 	b := make([]byte, headerSize+len(body))
 	header{req: req, flags: flagVersion | FlagReply, size: uint32(len(body))}.encode(b)
 	copy(b[headerSize:], body)
-	if _, err := c.uc.Write(b); err != nil {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := c.uc.WriteMsgUnix(b, oob, nil); err != nil {
 		return fmt.Errorf("vhostuser: reply to %v: %w", req, err)
 	}
 	return nil

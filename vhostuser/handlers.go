@@ -72,6 +72,8 @@ var handlers = map[Request]handler{
 	GetMaxMemSlots:      entry(0, fdsNone, true, decodeEmpty, (*session).getMaxMemSlots),
 	AddMemReg:           entry(memRegMsgSize, fdsOne, false, decodeMemRegMsg, (*session).addMemReg),
 	RemMemReg:           entry(memRegMsgSize, fdsAtMostOne, false, decodeMemRegMsg, (*session).remMemReg),
+	GetInflightFD:       entry(inflightMsgSize, fdsNone, true, decodeInflight, (*session).getInflightFD),
+	SetInflightFD:       entry(inflightMsgSize, fdsOne, false, decodeInflight, (*session).setInflightFD),
 }
 
 // wantFDs returns how many descriptors p must come with, or -1 for "zero
@@ -154,6 +156,7 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 		return false, s.ack(m.hdr, true)
 	}
 	var body []byte
+	s.replyFDs = nil
 	if err == nil {
 		body, err = hd.handle(s, p, m.fds)
 	}
@@ -179,7 +182,7 @@ func (s *session) respond(h header, hd handler, body []byte, err error) error {
 		return err
 	}
 	if hd.reply {
-		return s.c.reply(h.req, body)
+		return s.c.reply(h.req, body, s.replyFDs...)
 	}
 	return s.ack(h, false)
 }

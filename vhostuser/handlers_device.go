@@ -36,22 +36,32 @@ func (s *session) setFeatures(v u64, _ []int) ([]byte, error) {
 func (s *session) setOwner(empty, []int) ([]byte, error) { return nil, nil }
 
 // resetDevice handles RESET_DEVICE and the deprecated RESET_OWNER: every
-// ring is stopped and forgotten and the virtio features are cleared. The
+// ring is stopped and forgotten, the inflight area dropped and the virtio
+// features are cleared. The
 // memory table and protocol features stay, as the connection does.
 func (s *session) resetDevice(empty, []int) ([]byte, error) {
 	s.resetRings()
+	s.setInflight(nil)
 	s.features = 0
 	s.log.Infof("device reset")
 	return nil, nil
 }
 
+// offeredProtocolFeatures is what GET_PROTOCOL_FEATURES returns.
+func (s *session) offeredProtocolFeatures() uint64 {
+	if s.noInflight {
+		return OfferedProtocolFeatures &^ ProtocolFeatureInflightShmfd
+	}
+	return OfferedProtocolFeatures
+}
+
 func (s *session) getProtocolFeatures(empty, []int) ([]byte, error) {
-	return u64(OfferedProtocolFeatures).encode(), nil
+	return u64(s.offeredProtocolFeatures()).encode(), nil
 }
 
 func (s *session) setProtocolFeatures(v u64, _ []int) ([]byte, error) {
 	// Spec: the front end acknowledges a subset of what was offered.
-	if extra := uint64(v) &^ OfferedProtocolFeatures; extra != 0 {
+	if extra := uint64(v) &^ s.offeredProtocolFeatures(); extra != 0 {
 		return nil, protoErr(SetProtocolFeatures, "protocol features %#x were not offered", extra)
 	}
 	s.protocol = uint64(v)

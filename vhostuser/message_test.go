@@ -114,6 +114,9 @@ var decodeOK = []decodeCase{
 	{"rem mem reg with fd", RemMemReg, memRegMsg{region: memRegion{size: 4096}}.encode(), 1},
 	{"max mem slots", GetMaxMemSlots, nil, 0},
 	{"reset device", ResetDevice, nil, 0},
+	{"get inflight fd", GetInflightFD, inflightMsg{numQueues: 2, queueSize: 128}.encode(), 0},
+	{"set inflight fd", SetInflightFD, inflightMsg{mmapSize: 2 * 2112, numQueues: 2, queueSize: 128}.encode(), 1},
+	{"set inflight fd, padding kept", SetInflightFD, inflightMsg{mmapSize: 4160, mmapOffset: 64, numQueues: 1, queueSize: 256, padding: 0xdeadbeef}.encode(), 1},
 }
 
 var decodeReject = []decodeCase{
@@ -135,6 +138,10 @@ var decodeReject = []decodeCase{
 	{"vring addr unknown flag", SetVringAddr, vringAddr{flags: 2}.encode(), 0},
 	{"get vring base bad queue", GetVringBase, state(9, 0), 0},
 	{"kick missing fd", SetVringKick, vringFile{index: 0}.encode(), 0},
+	{"get inflight fd short", GetInflightFD, make([]byte, 20), 0},
+	{"get inflight fd with fd", GetInflightFD, inflightMsg{numQueues: 1, queueSize: 128}.encode(), 1},
+	{"set inflight fd long", SetInflightFD, make([]byte, 32), 1},
+	{"set inflight fd missing fd", SetInflightFD, inflightMsg{mmapSize: 2112, numQueues: 1, queueSize: 128}.encode(), 0},
 	{"kick extra fd", SetVringKick, vringFile{index: 0, noFD: true}.encode(), 1},
 	{"kick two fds", SetVringKick, vringFile{index: 0}.encode(), 2},
 	{"kick bad queue", SetVringKick, vringFile{index: 2}.encode(), 1},
@@ -175,7 +182,7 @@ func TestDecodeMessage(t *testing.T) {
 }
 
 func TestDecodeUnknown(t *testing.T) {
-	for _, r := range []Request{SetLogBase, SetLogFD, IOTLBMsg, SetInflightFD, GetStatus, 44, 1 << 20} {
+	for _, r := range []Request{SetLogBase, SetLogFD, IOTLBMsg, GetStatus, 44, 1 << 20} {
 		if _, _, known, err := decodeMessage(header{req: r, flags: 1}, nil, 0, 1); known || err != nil {
 			t.Errorf("decodeMessage(%v) = known %t, %v; want unknown, nil", r, known, err)
 		}

@@ -122,6 +122,10 @@ const (
 	// ProtocolFeatureConfig (bit 9): GET_CONFIG and SET_CONFIG; QEMU's
 	// vhost-user-blk requires it.
 	ProtocolFeatureConfig = 1 << 9
+	// ProtocolFeatureInflightShmfd (bit 12): GET_INFLIGHT_FD and
+	// SET_INFLIGHT_FD share an area that tracks the requests in flight
+	// across a back-end restart.
+	ProtocolFeatureInflightShmfd = 1 << 12
 	// ProtocolFeatureResetDevice (bit 13): RESET_DEVICE.
 	ProtocolFeatureResetDevice = 1 << 13
 	// ProtocolFeatureConfigureMemSlots (bit 15): GET_MAX_MEM_SLOTS,
@@ -132,8 +136,8 @@ const (
 // OfferedProtocolFeatures is the set of protocol features
 // GET_PROTOCOL_FEATURES returns.
 const OfferedProtocolFeatures = ProtocolFeatureMQ | ProtocolFeatureReplyAck |
-	ProtocolFeatureBackendReq | ProtocolFeatureConfig | ProtocolFeatureResetDevice |
-	ProtocolFeatureConfigureMemSlots
+	ProtocolFeatureBackendReq | ProtocolFeatureConfig | ProtocolFeatureInflightShmfd |
+	ProtocolFeatureResetDevice | ProtocolFeatureConfigureMemSlots
 
 // MaxMemSlots is the GET_MAX_MEM_SLOTS answer: the most memory regions a
 // session maps at once (libvhost-user's value).

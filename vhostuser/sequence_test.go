@@ -50,6 +50,7 @@ type sequence struct {
 	t          testing.TB
 	s          *session
 	ram        int
+	inflight   int // a sealed memfd for SET_INFLIGHT_FD
 	kicks      [2]int
 	calls      [2]int
 	peer       *net.UnixConn
@@ -61,6 +62,9 @@ const (
 	seqRAM     = 256 << 10
 	seqQVA     = 1 << 40
 	seqOpBytes = 9
+	// seqInflightBytes holds two queues of 16 at the stride of
+	// GET_INFLIGHT_FD.
+	seqInflightBytes = 2 * 320
 )
 
 func newSequence(t testing.TB) *sequence {
@@ -90,6 +94,15 @@ func newSequence(t testing.TB) *sequence {
 		t.Fatal(err)
 	}
 	if err := unix.Ftruncate(q.ram, seqRAM); err != nil {
+		t.Fatal(err)
+	}
+	if q.inflight, err = unix.MemfdCreate("seq-inflight", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Ftruncate(q.inflight, seqInflightBytes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(uintptr(q.inflight), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
 		t.Fatal(err)
 	}
 	for i := range q.kicks {
@@ -135,7 +148,7 @@ func (q *sequence) message(op byte, p []byte) (m *message, kick int) {
 			fds = append(fds, q.dup(fd))
 		}
 	}
-	switch op % 22 {
+	switch op % 24 {
 	case 0:
 		h.req = GetFeatures
 	case 1:
@@ -189,6 +202,20 @@ func (q *sequence) message(op byte, p []byte) (m *message, kick int) {
 		h.req = ResetOwner
 	case 21:
 		h.req, fds = SetBackendReqFD, []int{q.dup(q.calls[0])}
+	case 22:
+		h.req, body = GetInflightFD, inflightMsg{numQueues: uint16(p[1] % 4), queueSize: 4 << (p[2] % 4)}
+	case 23:
+		// Front-end memory: whatever the parameters say lands in the
+		// area before it is handed over.
+		_, _ = unix.Pwrite(q.inflight, p[4:7], int64(p[3])*4%(seqInflightBytes-3))
+		qs := uint16(4 << (p[2] % 4))
+		n := uint16(p[1] % 3)
+		stride := alignUp(uint64(virtio.InflightQueueBytes(qs)), 64)
+		size := uint64(n) * stride
+		if p[5]%8 == 0 {
+			size = uint64(p[6]) * 8
+		}
+		h.req, body, fds = SetInflightFD, inflightMsg{mmapSize: size, mmapOffset: uint64(p[7]%2) * 64, numQueues: n, queueSize: qs}, []int{q.dup(q.inflight)}
 	}
 	b := body.encode()
 	h.size = uint32(len(b))
@@ -213,7 +240,7 @@ func (q *sequence) run(ops []byte) {
 	q.s.teardown()
 	<-q.drained
 	_ = q.peer.Close()
-	closeFDs(append(q.kicks[:], append(q.calls[:], q.ram)...))
+	closeFDs(append(q.kicks[:], append(q.calls[:], q.ram, q.inflight)...))
 	if got := openFDs(q.t); got != q.fdsStarted {
 		q.t.Fatalf("%d descriptors open after the session, want %d", got, q.fdsStarted)
 	}
@@ -251,6 +278,9 @@ func FuzzHandlerSequence(f *testing.F) {
 	f.Add(all)
 	f.Add(append(append([]byte(nil), all[:8*seqOpBytes]...), op(19, 5, 0, 0, 0, 0, 2)...))
 	f.Add(append(op(4), append(op(4, 0, 1), op(5)...)...))
+	// Inflight areas, ours and handed back, before the rings start.
+	f.Add(append(append(op(2), op(22, 2, 1)...), all[seqOpBytes:]...))
+	f.Add(append(append(op(2), op(23, 2, 2, 0, 1, 0, 1, 0)...), all[seqOpBytes:]...))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		newSequence(t).run(ops)
 	})

@@ -31,6 +31,11 @@ type ServerOptions struct {
 	// file system. By default only tmpfs (memfd, /dev/shm) and hugetlbfs
 	// files are mapped, whose pages never wait on another process.
 	AnyMemoryFile bool
+	// DisableInflight withholds INFLIGHT_SHMFD, so that a restarted back
+	// end cannot find the requests its predecessor left in flight. It is
+	// for tests that show what the inflight area prevents, never for
+	// production.
+	DisableInflight bool
 }
 
 // Server serves a Backend to one vhost-user front end at a time.
@@ -114,6 +119,7 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 	}
 	sess.changed = &s.changed
 	s.setCurrent(sess)
+	sess.noInflight = s.opts.DisableInflight
 	defer sess.teardown()
 	defer s.setCurrent(nil)
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(pastDeadline) })

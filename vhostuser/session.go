@@ -41,6 +41,13 @@ type session struct {
 	// started (a resize); then every device start sends a configuration
 	// change notice. Shared by the Server's sessions.
 	changed *atomic.Bool
+	// noInflight withholds INFLIGHT_SHMFD (ServerOptions.DisableInflight).
+	noInflight bool
+	// inflight is the area of the last GET_ or SET_INFLIGHT_FD, or nil.
+	inflight *inflightArea
+	// replyFDs go with the reply of the request being handled; the
+	// handler that sets them keeps owning them.
+	replyFDs []int
 	// log limits the lines the front end can trigger; shared by the
 	// Server's sessions, so reconnecting does not reset it.
 	log *virtio.LogLimiter
@@ -90,6 +97,7 @@ func (s *session) resetRings() {
 func (s *session) teardown() {
 	s.resetRings()
 	s.setBackend(nil)
+	s.setInflight(nil)
 	if s.mem != nil {
 		unmapAll(s.mem.maps)
 		s.mem = nil

@@ -120,10 +120,15 @@ func (s *session) startRing(vr *vring) error {
 		Used:      used,
 		EventIdx:  s.features&virtio.FRingEventIdx != 0,
 		NextAvail: vr.base,
+		Inflight:  s.inflightRegion(vr.index),
 	})
 	if err != nil {
 		return fmt.Errorf("vhostuser: vring %d: %w", vr.index, err)
 	}
+	if s.inflight != nil {
+		s.logInflightStart(vr, q)
+	}
+	vr.base = q.NextAvail()
 	k, err := newKick(vr.kickFD)
 	if err != nil {
 		return err

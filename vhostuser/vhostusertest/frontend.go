@@ -51,6 +51,10 @@ type Options struct {
 	// ProtocolFeatures masks the protocol features Init accepts; 0 accepts
 	// everything offered.
 	ProtocolFeatures uint64
+	// InflightQueueSize, if set, is the queue size of the inflight area
+	// Start gets (once) and hands to the back end when INFLIGHT_SHMFD is
+	// negotiated: QEMU's queue-size property. 0 leaves the area out.
+	InflightQueueSize uint16
 }
 
 // Frontend is the front end of one vhost-user connection.
@@ -70,6 +74,8 @@ type Frontend struct {
 	// backend is the front end's end of the back-end request channel, or
 	// nil.
 	backend *os.File
+	// inflight is the area from GetInflight, or nil.
+	inflight *Inflight
 }
 
 // Dial connects to the back end listening at path.
@@ -154,6 +160,7 @@ func (f *Frontend) release() {
 		}
 	}
 	f.kicks, f.calls, f.errs = nil, nil, nil
+	f.releaseInflight()
 	if f.ram != nil {
 		_ = unix.Munmap(f.ram)
 		f.ram = nil

@@ -174,12 +174,17 @@ func (f *Frontend) SetMemory() error {
 }
 
 // Start sends what QEMU 7.2 sends when the guest sets DRIVER_OK:
-// SET_FEATURES (features plus PROTOCOL_FEATURES), SET_VRING_CALL for every
+// SET_FEATURES (features plus PROTOCOL_FEATURES), with an inflight area
+// (Options.InflightQueueSize) GET_INFLIGHT_FD unless one is kept and
+// SET_INFLIGHT_FD, SET_VRING_CALL for every
 // queue, SET_FEATURES again, the memory table (SetMemory), SetupRing for
 // every ring the guest set up, and SET_VRING_ENABLE(1) for every queue.
 func (f *Frontend) Start(features uint64, rings ...*Ring) error {
 	set := u64(features | vhostuser.FeatureProtocolFeatures)
 	if err := f.Set(vhostuser.SetFeatures, false, set); err != nil {
+		return err
+	}
+	if err := f.startInflight(); err != nil {
 		return err
 	}
 	for q := range f.opts.NumQueues {
