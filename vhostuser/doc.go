@@ -33,8 +33,9 @@
 // SET_VRING_CALL, SET_VRING_ERR, GET_PROTOCOL_FEATURES,
 // SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE,
 // SET_BACKEND_REQ_FD, GET_CONFIG, SET_CONFIG, RESET_DEVICE,
-// GET_MAX_MEM_SLOTS, ADD_MEM_REG and REM_MEM_REG. The protocol features
-// offered are MQ, REPLY_ACK, BACKEND_REQ, CONFIG, RESET_DEVICE and
+// GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG, GET_INFLIGHT_FD and
+// SET_INFLIGHT_FD. The protocol features offered are MQ, REPLY_ACK,
+// BACKEND_REQ, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE and
 // CONFIGURE_MEM_SLOTS; dirty logging (LOG_SHMFD) is not offered, so QEMU
 // blocks live migration.
 // Any other request is logged and, if the front end asked for an
@@ -64,6 +65,18 @@
 // popped are complete, and the next available index is kept for
 // GET_VRING_BASE or the next start. Polling mode (a kick without a file
 // descriptor) is refused.
+//
+// # Inflight area
+//
+// With INFLIGHT_SHMFD the front end keeps a shared area (GET_INFLIGHT_FD
+// creates it, SET_INFLIGHT_FD hands it back, also to a restarted back end)
+// in which each ring marks the requests it has taken and not yet completed
+// (virtio.QueueConfig.Inflight). A ring that starts on an area left by a
+// back end that died resubmits those requests first, oldest first, and
+// resumes its ring after them, whatever SET_VRING_BASE said. The area is
+// front-end memory like guest RAM: its descriptor is checked like the
+// others, its geometry before it is mapped, its contents when a ring
+// starts; it is swapped only while no ring runs.
 //
 // # Concurrency
 //

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -44,12 +45,23 @@ type client struct {
 // retrying while the socket is not yet listening.
 func dial(t *testing.T, sock string, o vhostusertest.Options) *vhostusertest.Frontend {
 	t.Helper()
+	fe, err := vhostusertest.New(connectSocket(t, sock), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fe.Close() })
+	return fe
+}
+
+// connectSocket connects to the daemon at sock, retrying while the socket
+// is not yet listening (absent, or left behind by a daemon that died).
+func connectSocket(t *testing.T, sock string) *net.UnixConn {
+	t.Helper()
 	deadline := time.Now().Add(exitWait)
 	for {
-		fe, err := vhostusertest.Dial(sock, o)
+		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
 		if err == nil {
-			t.Cleanup(func() { _ = fe.Close() })
-			return fe
+			return c
 		}
 		if !errors.Is(err, unix.ECONNREFUSED) && !errors.Is(err, unix.ENOENT) || time.Now().After(deadline) {
 			t.Fatalf("connect to %s: %v", sock, err)

@@ -36,6 +36,7 @@ type options struct {
 	maxRegionMiB      uint64
 	anyMemoryFile     bool
 	ioDelay           string
+	noInflight        bool
 	image             *imageflags.Flags
 }
 
@@ -76,6 +77,7 @@ func parseFlags() *options {
 	})
 	group("Testing aids (not for production)", func() {
 		flag.StringVar(&o.ioDelay, "x-io-delay", "", "every disk call sleeps a random time in `MIN-MAX` first, e.g. 0-20ms (off by default)")
+		flag.BoolVar(&o.noInflight, "x-no-inflight", false, "do not offer in-flight tracking, so a restart after a crash loses or repeats requests (shows what the tracking prevents)")
 	})
 	if err := checkGrouped(logging); err != nil {
 		panic(err)
@@ -184,6 +186,8 @@ func run(o *options) error {
 		MaxGuestMemory: o.maxGuestMemoryMiB << 20,
 		MaxRegionSize:  o.maxRegionMiB << 20,
 		AnyMemoryFile:  o.anyMemoryFile,
+		// Only tests withhold in-flight tracking, to show the loss.
+		DisableInflight: o.noInflight,
 	})
 	qmpDone, err := serveQMP(ctx, ql, o, name, dev, srv)
 	if err != nil {
