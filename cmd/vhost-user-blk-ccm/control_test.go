@@ -3,13 +3,10 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ccmblk/ccmblk/tests/qmpclient"
 	"github.com/ccmblk/ccmblk/vhostuser"
@@ -21,15 +18,9 @@ import (
 func serveQMPDaemon(t *testing.T, args ...string) (*daemon, string, *qmpclient.Client) {
 	t.Helper()
 	qsock := socketPath(t)
+	// The control socket listens before the vhost-user socket exists.
 	d, sock := serve(t, append([]string{"--qmp-socket", qsock}, args...)...)
-	d.waitSocket(qsock)
-	// The socket file exists between bind and listen: retry refusals.
-	deadline := time.Now().Add(exitWait)
 	q, err := qmpclient.Connect(qsock)
-	for errors.Is(err, unix.ECONNREFUSED) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		q, err = qmpclient.Connect(qsock)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

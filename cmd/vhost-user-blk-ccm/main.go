@@ -140,11 +140,8 @@ func run(o *options) error {
 	// A second signal, once the first has started the graceful stop, kills
 	// the daemon the default way, in case a flush hangs.
 	context.AfterFunc(ctx, stop)
-	l, name, err := listener(o.socketPath, o.fd)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	// The control socket listens first: once the vhost-user socket
+	// exists, both accept connections.
 	ql, err := qmpListener(o.qmpSocket, o.qmpFD)
 	if err != nil {
 		return err
@@ -152,6 +149,11 @@ func run(o *options) error {
 	if ql != nil {
 		defer ql.Close()
 	}
+	l, name, err := listener(o.socketPath, o.fd)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
 	lock, err := lockImage(o.blkFile, o.readOnly)
 	if err != nil {
 		return err

@@ -6,7 +6,7 @@
 //
 // Kernel command line parameters (all optional except ccmblk.action):
 //
-//	ccmblk.action=readall|write|rocheck|sectorscan|demo|bench
+//	ccmblk.action=readall|write|rocheck|sectorscan|demo|bench|zeroing|resize
 //	ccmblk.disk=vda          block device to use
 //	ccmblk.timeout=120       seconds before the guest gives up
 //	ccmblk.seed=1            seed of the write pattern (write)
@@ -14,6 +14,10 @@
 //	ccmblk.cases=randread4k,randwrite4k,seqread1m,seqwrite1m   (bench)
 //	ccmblk.qd=32             parallel requests of the random cases (bench)
 //	ccmblk.cache=writeback|writethrough   set the disk's cache mode first
+//	ccmblk.want=BYTES        the size the disk grows to while the guest runs (resize)
+//	ccmblk.hold=SECONDS      print CCMBLK-READY stage=unbound and wait before
+//	                         loading the modules, so the host acts while no
+//	                         driver is bound
 //
 // Every run ends with exactly one result line, either
 //
@@ -21,7 +25,8 @@
 //	CCMBLK-FAIL action=<name> err="..."
 //
 // and the bench action prints a CCMBLK-START line as each case begins and a
-// CCMBLK-BENCH line with its results as it ends.
+// CCMBLK-BENCH line with its results as it ends. The resize action prints
+// CCMBLK-READY once it watches the disk's size (unless hold is given).
 // Values containing spaces are Go-quoted. The program runs only as a Linux
 // guest's init.
 package main

@@ -57,6 +57,7 @@ var actions = map[string]func(d *disk, p params) ([]string, error){
 	"demo":       demo,
 	"bench":      bench,
 	"zeroing":    zeroing,
+	"resize":     resize,
 }
 
 func main() {
@@ -96,6 +97,16 @@ func run(action string, p params, timeout time.Duration) ([]string, error) {
 	fn, ok := actions[action]
 	if !ok {
 		return nil, fmt.Errorf("unknown action %q", action)
+	}
+	// hold=N: the host acts while no driver is bound to the disk (the
+	// vhost-user device is not started), then the modules load.
+	hold, err := p.num("hold", 0)
+	if err != nil {
+		return nil, err
+	}
+	if hold > 0 {
+		say("CCMBLK-READY action=%s stage=unbound", action)
+		time.Sleep(time.Duration(hold) * time.Second)
 	}
 	if err := loadModules("/ccmblk/modules"); err != nil {
 		return nil, err

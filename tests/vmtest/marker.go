@@ -11,6 +11,7 @@ const (
 	MarkerFail  = "CCMBLK-FAIL"
 	MarkerBench = "CCMBLK-BENCH"
 	MarkerStart = "CCMBLK-START" // a bench case begins
+	MarkerReady = "CCMBLK-READY" // the guest waits for the host to act
 )
 
 // Marker is one result line of the guest: a kind and key=value fields.
