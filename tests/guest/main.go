@@ -58,6 +58,7 @@ var actions = map[string]func(d *disk, p params) ([]string, error){
 	"bench":      bench,
 	"zeroing":    zeroing,
 	"resize":     resize,
+	"gens":       gens,
 }
 
 func main() {

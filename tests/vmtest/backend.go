@@ -140,6 +140,13 @@ func (b *Backend) Stop() error {
 	return b.waitErr
 }
 
+// Kill ends the process with SIGKILL, as a crash would, and waits until it
+// has exited.
+func (b *Backend) Kill() {
+	_ = b.cmd.Process.Kill()
+	<-b.done
+}
+
 // CPUTime returns the user plus system CPU time the process has used so
 // far, all threads included (from /proc/PID/stat).
 func (b *Backend) CPUTime() (time.Duration, error) { return ProcessCPUTime(b.Pid()) }
