@@ -113,11 +113,10 @@ func TestGetInflightFD(t *testing.T) {
 	s.alive()
 }
 
-// TestInflightResubmit hands the back end an area left by a back end that
-// died with requests in flight: they are popped again first, in counter
-// order, then the rest of the ring; the ring resumes past them whatever
-// SET_VRING_BASE said, and their marks are cleared once completed.
-func TestInflightResubmit(t *testing.T) {
+// inflightSession runs the handshake of one queue with a popBackend and
+// gets an inflight area for queues of 8, which Start hands back.
+func inflightSession(t *testing.T) (*popBackend, *session, *vhostusertest.Inflight) {
+	t.Helper()
 	b := &popBackend{}
 	s := newSession(t, b, vhostusertest.Options{NumQueues: 1, InflightQueueSize: 8})
 	if _, err := s.fe.Init(); err != nil {
@@ -127,6 +126,15 @@ func TestInflightResubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b, s, in
+}
+
+// TestInflightResubmit hands the back end an area left by a back end that
+// died with requests in flight: they are popped again first, in counter
+// order, then the rest of the ring; the ring resumes past them whatever
+// SET_VRING_BASE said, and their marks are cleared once completed.
+func TestInflightResubmit(t *testing.T) {
+	b, s, in := inflightSession(t)
 	r := rings(t, s.fe, 1)[0]
 	for range 4 {
 		if _, err := r.Post(vhostusertest.Buf{GPA: 0x8000, Len: 16}); err != nil {
@@ -255,15 +263,7 @@ func TestInflightHostileArea(t *testing.T) {
 	}
 	for _, c := range contents {
 		t.Run(c.name, func(t *testing.T) {
-			b := &popBackend{}
-			s := newSession(t, b, vhostusertest.Options{NumQueues: 1, InflightQueueSize: 8})
-			if _, err := s.fe.Init(); err != nil {
-				t.Fatal(err)
-			}
-			in, err := s.fe.GetInflight(8)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b, s, in := inflightSession(t)
 			c.tamper(in.Mem)
 			// The ring would start at SET_VRING_ENABLE, which asks for an
 			// acknowledgement: the failure is reported there.

@@ -31,6 +31,12 @@
 // that queue the same way, and ServeQueue returns only once no worker of
 // the queue touches guest memory any more.
 //
+// A queue's inflight region (QueueConfig.Inflight, vhost-user
+// INFLIGHT_SHMFD) is front-end memory too: a queue started on one checks
+// every value it reads there (version, descriptor count, flags, heads,
+// the length of the last batch) and is refused with ErrInflight rather
+// than trusting it; its walks are bounded by the ring size.
+//
 // # Durability
 //
 // FLUSH completes with OK only once Disk.Flush (fdatasync) succeeded; in

@@ -140,19 +140,27 @@ func addChains(t *testing.T, d *virtiotest.Driver, n int) []uint16 {
 	return heads
 }
 
+// poppedQueue starts a queue of 8 on a fresh inflight region and pops n
+// requests.
+func poppedQueue(t *testing.T, n int) (*virtiotest.Driver, []byte, *virtio.Queue, []uint16) {
+	t.Helper()
+	d := virtiotest.NewGuest(t, 1<<20, 8)
+	r := inflightRegion(8)
+	q := inflightQueue(t, d, r, 0)
+	heads := addChains(t, d, n)
+	for range heads {
+		pop(t, q)
+	}
+	return d, r, q, heads
+}
+
 // TestInflightResubmitOrder kills a queue with requests completed out of
 // order, one pushed but not published, and restarts it on the same region
 // at the used index, as QEMU does after a back-end crash: the requests the
 // driver has not seen completed come back first, oldest first, then the
 // ring continues after the last popped entry.
 func TestInflightResubmitOrder(t *testing.T) {
-	d := virtiotest.NewGuest(t, 1<<20, 8)
-	r := inflightRegion(8)
-	q := inflightQueue(t, d, r, 0)
-	heads := addChains(t, d, 5)
-	for range heads {
-		pop(t, q)
-	}
+	d, r, q, heads := poppedQueue(t, 5)
 	push(t, q, heads[3])
 	push(t, q, heads[1])
 	publish(t, q)
@@ -202,13 +210,7 @@ func TestInflightResubmitOrder(t *testing.T) {
 // used.idx but before clearing the batch: the batch, found through
 // last_batch_head and next, is not resubmitted.
 func TestInflightLastBatch(t *testing.T) {
-	d := virtiotest.NewGuest(t, 1<<20, 8)
-	r := inflightRegion(8)
-	q := inflightQueue(t, d, r, 0)
-	heads := addChains(t, d, 3)
-	for range heads {
-		pop(t, q)
-	}
+	d, r, q, heads := poppedQueue(t, 3)
 	push(t, q, heads[2])
 	push(t, q, heads[0])
 	publish(t, q)
