@@ -49,7 +49,13 @@ func TestServeAllocs(t *testing.T) {
 // BenchmarkServeQueue measures 4 KiB reads at queue depth 32 against an
 // in-memory disk: the cost of the virtqueue and request path alone.
 func BenchmarkServeQueue(b *testing.B) {
-	h := startDeviceTB(b, virtiotest.NewMemDisk(512, 1024), testOpts, true)
+	b.Run("plain", func(b *testing.B) { benchServe(b, nil) })
+	// What tracking the requests in an inflight region costs.
+	b.Run("inflight", func(b *testing.B) { benchServe(b, make([]byte, virtio.InflightQueueBytes(testOpts.QueueSize))) })
+}
+
+func benchServe(b *testing.B, inflight []byte) {
+	h := startDeviceOn(b, virtiotest.NewMemDisk(512, 1024), testOpts, true, inflight)
 	heads := prepare(h, 32, 4096)
 	batch(b, h, heads)
 	b.ReportAllocs()

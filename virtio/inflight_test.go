@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ccmblk/ccmblk/virtio"
 	"github.com/ccmblk/ccmblk/virtio/virtiotest"
@@ -358,4 +359,39 @@ func FuzzInflightRegion(f *testing.F) {
 			seen[c.Head()] = true
 		}
 	})
+}
+
+// TestServeInflight serves rounds of writes on a slow disk, so that they
+// overlap and complete out of order on the workers, with every head made
+// available again as soon as it is used: the device's marks, links and
+// clears interleave with the driver recycling heads. Once the queue is
+// stopped, every request has been completed once and the region holds no
+// mark, with used_idx at used.idx.
+func TestServeInflight(t *testing.T) {
+	disk := virtiotest.NewMemDisk(512, 1024)
+	disk.SetDelay(time.Millisecond)
+	r := inflightRegion(testOpts.QueueSize)
+	h := startDeviceOn(t, disk, testOpts, true, r)
+	heads := make([]uint16, 32)
+	for i := range heads {
+		heads[i] = h.d.AddBlk(virtio.BlkTOut, uint64(i*8), 4096, i%2 == 0).Head
+	}
+	const rounds = 20
+	for range rounds {
+		batch(t, h, heads)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.UsedIdx(); got != rounds*32 {
+		t.Errorf("used.idx %d, want %d", got, rounds*32)
+	}
+	if got := hne.Uint16(r[ifUsedIdx:]); got != h.d.UsedIdx() {
+		t.Errorf("region used_idx %d, used.idx %d", got, h.d.UsedIdx())
+	}
+	for i := range testOpts.QueueSize {
+		if entryFlag(r, i) != 0 {
+			t.Errorf("head %d still marked after the queue drained", i)
+		}
+	}
 }

@@ -32,13 +32,24 @@ func startDevice(t *testing.T, disk *virtiotest.MemDisk, o virtio.BlockOptions, 
 
 func startDeviceTB(t testing.TB, disk *virtiotest.MemDisk, o virtio.BlockOptions, eventIdx bool) *harness {
 	t.Helper()
+	return startDeviceOn(t, disk, o, eventIdx, nil)
+}
+
+// startDeviceOn is startDeviceTB with the queue tracking its requests in
+// the inflight region inflight (nil for none).
+func startDeviceOn(t testing.TB, disk *virtiotest.MemDisk, o virtio.BlockOptions, eventIdx bool, inflight []byte) *harness {
+	t.Helper()
 	dev, err := virtio.NewBlockDevice(disk, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, disk: disk, dev: dev, kick: virtiotest.NewKick(), call: virtiotest.NewCall(), done: make(chan error, 1)}
 	h.d = virtiotest.NewGuest(t, 4<<20, o.QueueSize)
-	h.q = h.d.Queue(eventIdx)
+	cfg := h.d.Config(eventIdx)
+	cfg.Inflight = inflight
+	if h.q, err = virtio.NewQueue(h.d.Memory(), cfg); err != nil {
+		t.Fatal(err)
+	}
 	go func() { h.done <- dev.ServeQueue(0, h.q, h.kick, h.call) }()
 	t.Cleanup(func() { h.stop() })
 	return h
