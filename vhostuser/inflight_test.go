@@ -306,3 +306,57 @@ func TestInflightNotNegotiated(t *testing.T) {
 		t.Errorf("session ended without an error")
 	}
 }
+
+// TestInflightFreshArea restarts the device the way QEMU does after a
+// guest reset: it stops the rings (GET_VRING_BASE drains them, so no mark
+// is left) and gets a new area, zeroed, for the next start, which resumes
+// at the base QEMU sends and initializes the new area.
+func TestInflightFreshArea(t *testing.T) {
+	b, s, in := inflightSession(t)
+	r := rings(t, s.fe, 1)[0]
+	if err := s.fe.Start(fakeFeatures, r); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := r.Post(vhostusertest.Buf{GPA: 0x8000, Len: 16}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.fe.Kick(0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := r.Wait(waitFor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.fe.Stop(r); err != nil {
+		t.Fatal(err)
+	}
+	old := in.Mem
+	if got := ne.Uint16(old[regionUsedIdx:]); got != 2 || old[regionEntries] != 0 || old[regionEntries+entrySize] != 0 {
+		t.Errorf("old area after the drain: used_idx %d, flags %d %d; want 2, 0 0", got, old[regionEntries], old[regionEntries+entrySize])
+	}
+	fresh, err := s.fe.GetInflight(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fe.Start(fakeFeatures, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Post(vhostusertest.Buf{GPA: 0x8000, Len: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fe.Kick(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Wait(waitFor); err != nil {
+		t.Fatal(err)
+	}
+	if _, starts := b.record(); !slices.Equal(starts, []uint16{0, 2}) {
+		t.Errorf("started at %v, want [0 2]", starts)
+	}
+	if v, u := ne.Uint16(fresh.Mem[regionVersion:]), ne.Uint16(fresh.Mem[regionUsedIdx:]); v != 1 || u != 3 {
+		t.Errorf("fresh area: version %d used_idx %d, want 1, 3", v, u)
+	}
+}
