@@ -78,9 +78,10 @@ func (a *inflightArea) release() {
 	}
 }
 
-// checkInflightGeometry validates the queue count and size of a GET or
-// SET against the device.
-func (s *session) checkInflightGeometry(req Request, m inflightMsg) error {
+// checkInflightMsg checks that a GET or SET may run now (the feature is
+// negotiated, no ring runs) and that its queue count and size fit the
+// device.
+func (s *session) checkInflightMsg(req Request, m inflightMsg) error {
 	if s.protocol&ProtocolFeatureInflightShmfd == 0 {
 		return protoErr(req, "INFLIGHT_SHMFD not negotiated")
 	}
@@ -103,7 +104,7 @@ func (s *session) checkInflightGeometry(req Request, m inflightMsg) error {
 // getInflightFD creates a zeroed, sealed memfd area for the queues the
 // front end asks for and replies with its size and descriptor.
 func (s *session) getInflightFD(m inflightMsg, _ []int) ([]byte, error) {
-	if err := s.checkInflightGeometry(GetInflightFD, m); err != nil {
+	if err := s.checkInflightMsg(GetInflightFD, m); err != nil {
 		return nil, err
 	}
 	stride := alignUp(uint64(virtio.InflightQueueBytes(m.queueSize)), inflightStrideAlign)
@@ -147,7 +148,7 @@ func newInflightMemfd(size uint64) (*inflightArea, error) {
 // descriptor are checked before anything is mapped; its contents are
 // checked per queue when the ring starts.
 func (s *session) setInflightFD(m inflightMsg, fds []int) ([]byte, error) {
-	if err := s.checkInflightGeometry(SetInflightFD, m); err != nil {
+	if err := s.checkInflightMsg(SetInflightFD, m); err != nil {
 		return nil, err
 	}
 	if m.mmapSize == 0 {
