@@ -4,8 +4,6 @@ package tests
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
@@ -112,14 +110,10 @@ func crashUnderLoad(t *testing.T, extra ...string) crashRun {
 // generation every block holds.
 func imageGens(t *testing.T, im freshImage) ([]uint64, error) {
 	t.Helper()
-	plain := filepath.Join(t.TempDir(), "plain.img")
-	oracleDecrypt(t, im.path, plain, "--key-file", im.key)
-	b, err := os.ReadFile(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := im.oraclePlaintext(t)
 	gens := make([]uint64, len(b)/pattern.GenBlockSize)
 	for i := range gens {
+		var err error
 		if gens[i], err = pattern.BlockGen(b[i*pattern.GenBlockSize:], uint64(i)); err != nil {
 			return nil, err
 		}

@@ -226,17 +226,24 @@ func TestZeroingCCMSparse(t *testing.T) {
 	oracleHolds(t, im, want)
 }
 
+// oraclePlaintext decrypts im with the OpenSSL oracle, which must read
+// every sector, and returns the plaintext.
+func (im freshImage) oraclePlaintext(t *testing.T) []byte {
+	t.Helper()
+	plain := filepath.Join(t.TempDir(), "plain.img")
+	oracleDecrypt(t, im.path, plain, "--key-file", im.key)
+	b, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // oracleHolds decrypts im with the OpenSSL oracle, which must read every
 // sector, and compares the plaintext with want.
 func oracleHolds(t *testing.T, im freshImage, want []byte) {
 	t.Helper()
-	plain := filepath.Join(t.TempDir(), "plain.img")
-	oracleDecrypt(t, im.path, plain, "--key-file", im.key)
-	got, err := os.ReadFile(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
+	if !bytes.Equal(im.oraclePlaintext(t), want) {
 		t.Error("the OpenSSL oracle decrypts something else than the guest wrote and zeroed")
 	}
 }
