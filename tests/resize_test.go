@@ -97,9 +97,20 @@ func checkGrownPlain(t *testing.T, plain []byte, sector int) {
 	}
 }
 
-// startResizeGuest boots a guest running the resize action on d's disk.
-func startResizeGuest(t *testing.T, env *vmtest.Env, initrd string, d *vmtest.Backend, params map[string]string) *vmtest.VM {
+// resizeDaemon makes a fresh CCM image of resizeFrom bytes in dir and
+// serves it with a control socket and the extra flags.
+func resizeDaemon(t *testing.T, dir string, extra ...string) (freshImage, *vmtest.Backend, string) {
 	t.Helper()
+	im := newFreshImage(t, dir, resizeFrom)
+	sock, qsock := socketPath(t), socketPath(t)
+	d := startDaemon(t, sock, append(im.daemonArgs(t, sock), append([]string{"--qmp-socket", qsock}, extra...)...))
+	return im, d, qsock
+}
+
+// startResizeGuest boots a guest running the resize action on d's disk.
+func startResizeGuest(t *testing.T, d *vmtest.Backend, params map[string]string) *vmtest.VM {
+	t.Helper()
+	env, initrd := vmEnv(t)
 	params["want"] = strconv.Itoa(resizeTo)
 	vm, err := vmtest.StartVM(testContext(t), t, env, vmtest.VMOptions{
 		Name: "guest-resize", Initramfs: initrd, Action: "resize", Params: params, Backend: d,
@@ -132,12 +143,9 @@ func finishGuest(t *testing.T, vm *vmtest.VM) vmtest.Marker {
 // between. query-blockstats counts the guest's write.
 func TestResizeOnline(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
 	dir := t.TempDir()
-	im := newFreshImage(t, dir, resizeFrom)
-	sock, qsock := socketPath(t), socketPath(t)
-	d := startDaemon(t, sock, append(im.daemonArgs(t, sock), "--qmp-socket", qsock))
-	vm := startResizeGuest(t, env, initrd, d, map[string]string{})
+	im, d, qsock := resizeDaemon(t, dir)
+	vm := startResizeGuest(t, d, map[string]string{})
 	if _, err := vm.Expect(testContext(t), vmtest.MarkerReady); err != nil {
 		t.Fatal(err)
 	}
@@ -183,12 +191,8 @@ func TestResizeOnline(t *testing.T) {
 // may already see at probe, or just after).
 func TestResizeDriverUnbound(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
-	dir := t.TempDir()
-	im := newFreshImage(t, dir, resizeFrom)
-	sock, qsock := socketPath(t), socketPath(t)
-	d := startDaemon(t, sock, append(im.daemonArgs(t, sock), "--qmp-socket", qsock, "--sparse"))
-	vm := startResizeGuest(t, env, initrd, d, map[string]string{"hold": "4"})
+	im, d, qsock := resizeDaemon(t, t.TempDir(), "--sparse")
+	vm := startResizeGuest(t, d, map[string]string{"hold": "4"})
 	if m, err := vm.Expect(testContext(t), vmtest.MarkerReady); err != nil || m.Get("stage") != "unbound" {
 		t.Fatalf("guest cue: %v %v", m.Line, err)
 	}
@@ -205,7 +209,6 @@ func TestResizeDriverUnbound(t *testing.T) {
 // sector into the file.
 func TestResizeNoFrontEnd(t *testing.T) {
 	t.Parallel()
-	env, initrd := vmEnv(t)
 	img := filepath.Join(t.TempDir(), "raw.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -219,7 +222,7 @@ func TestResizeNoFrontEnd(t *testing.T) {
 	if _, err := qmpConnect(t, qsock).Execute("block_resize", map[string]any{"size": resizeTo}); err != nil {
 		t.Fatal(err)
 	}
-	m := finishGuest(t, startResizeGuest(t, env, initrd, d, map[string]string{}))
+	m := finishGuest(t, startResizeGuest(t, d, map[string]string{}))
 	checkField(t, m, "old", strconv.Itoa(resizeTo))
 	checkResized(t, m)
 	stopBackend(t, d)

@@ -72,9 +72,23 @@ const acceptRetry = 100 * time.Millisecond
 // ends with an error is logged, and the next front end is accepted. Serve
 // does not close l; it sets l's deadline to stop accepting.
 func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
+	glog.Infof("dev=%s listening on %v", s.opts.Name, l.Addr())
+	return AcceptLoop(ctx, l, s.log, func(c *net.UnixConn) {
+		if err := s.ServeConn(ctx, c); err != nil {
+			s.log.Errorf("session ended: %v", err)
+		}
+	})
+}
+
+// AcceptLoop accepts connections on l and hands each to serve, which owns
+// it from then on, until ctx is done; then it returns nil. A failed accept
+// (EMFILE, ECONNABORTED and the like) is logged on log and retried after a
+// pause; a listener that is closed or past its deadline ends the loop with
+// an error. AcceptLoop does not close l; it sets l's deadline to stop
+// accepting. The daemon's control socket uses it too.
+func AcceptLoop(ctx context.Context, l *net.UnixListener, log *virtio.LogLimiter, serve func(*net.UnixConn)) error {
 	stop := context.AfterFunc(ctx, func() { _ = l.SetDeadline(pastDeadline) })
 	defer stop()
-	glog.Infof("dev=%s listening on %v", s.opts.Name, l.Addr())
 	for {
 		c, err := l.AcceptUnix()
 		if ctx.Err() != nil {
@@ -87,8 +101,7 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return fmt.Errorf("vhostuser: accept: %w", err)
 			}
-			// EMFILE, ECONNABORTED and the like pass; wait and retry.
-			s.log.Errorf("accept: %v", err)
+			log.Errorf("accept: %v", err)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -96,9 +109,7 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 			}
 			continue
 		}
-		if err := s.ServeConn(ctx, c); err != nil {
-			s.log.Errorf("session ended: %v", err)
-		}
+		serve(c)
 	}
 }
 

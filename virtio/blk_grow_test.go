@@ -133,3 +133,23 @@ func TestStats(t *testing.T) {
 		t.Errorf("total %+v differs from the only busy queue %+v", total, q)
 	}
 }
+
+// TestStatsZeroing counts DISCARD and WRITE_ZEROES by the bytes their
+// segments cover, and a refused one as invalid.
+func TestStatsZeroing(t *testing.T) {
+	h := startDevice(t, virtiotest.NewMemDisk(512, 64), zeroOpts, false)
+	wz := h.d.AddBlkSegments(virtio.BlkTWriteZeroes, sg(0, 8, 0), sg(16, 4, virtio.BlkWriteZeroesFlagUnmap))
+	dc := h.d.AddBlkSegments(virtio.BlkTDiscard, sg(32, 8, 0))
+	past := h.d.AddBlkSegments(virtio.BlkTDiscard, sg(60, 8, 0))
+	h.run(wz.Head, dc.Head, past.Head)
+	q := h.dev.Stats()[0]
+	if q.WriteZeroes.Operations != 1 || q.WriteZeroes.Bytes != 12*512 || q.WriteZeroes.TotalTimeNs == 0 {
+		t.Errorf("write zeroes: %+v; want 1 operation of %d bytes", q.WriteZeroes, 12*512)
+	}
+	if q.Discard.Operations != 1 || q.Discard.Bytes != 8*512 || q.Discard.Invalid != 1 {
+		t.Errorf("discard: %+v; want 1 operation of %d bytes, 1 invalid", q.Discard, 8*512)
+	}
+	if q.Write.Operations != 0 {
+		t.Errorf("writes counted: %+v", q.Write)
+	}
+}

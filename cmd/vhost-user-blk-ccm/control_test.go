@@ -160,6 +160,20 @@ func TestQMPResizeRefused(t *testing.T) {
 			t.Errorf("block_resize %v: %v; want a GenericError with %q", m.args, err, m.desc)
 		}
 	}
+	// Malformed and oversized input on the same connection.
+	for _, line := range []string{`{"execute": block_resize}`, `[1]`, `{"execute": "quit"}`,
+		`{"execute": "block_resize", "arguments": {"size": ` + strings.Repeat("9", 70000) + `}}`} {
+		if err := q.Send(line + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		m, err := q.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := qmpclient.Reply(m); err == nil {
+			t.Errorf("%.40s...: no error", line)
+		}
+	}
 	cfg, err := c.fe.GetConfig(0, 8)
 	c.must(err)
 	if got := binary.LittleEndian.Uint64(cfg); got != 64 {

@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/golang/glog"
 
+	"github.com/ccmblk/ccmblk/vhostuser"
 	"github.com/ccmblk/ccmblk/virtio"
 )
 
@@ -106,34 +105,13 @@ var pastDeadline = time.Unix(1, 0)
 func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { _ = l.SetDeadline(pastDeadline) })
-	defer stop()
 	glog.Infof("%s: QMP listening on %v", s.name, l.Addr())
-	for {
-		c, err := l.AcceptUnix()
-		if ctx.Err() != nil {
-			if c != nil {
-				_ = c.Close()
-			}
-			return nil
-		}
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
-				return err
-			}
-			s.log.Warningf("accept: %v", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
+	return vhostuser.AcceptLoop(ctx, l, s.log, func(c *net.UnixConn) {
 		select {
 		case s.slots <- struct{}{}:
 		default:
 			s.refuse(c)
-			continue
+			return
 		}
 		wg.Add(1)
 		go func() {
@@ -141,7 +119,7 @@ func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 			defer func() { <-s.slots }()
 			s.serveClient(ctx, c)
 		}()
-	}
+	})
 }
 
 // refuse tells a client over MaxClients why it is disconnected.
