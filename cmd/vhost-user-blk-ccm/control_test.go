@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -221,4 +222,38 @@ func TestQMPResizeNoFrontEnd(t *testing.T) {
 	}
 	c.write(95, sectorData(2, 95))
 	checkSectors(t, "new last sector", c.read(95, 1), 2, 95)
+}
+
+// TestQMPInheritedListener serves the control socket on an inherited
+// listening descriptor (--qmp-fd 3).
+func TestQMPInheritedListener(t *testing.T) {
+	im := newCCMImage(t, 64)
+	qsock := socketPath(t)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: qsock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := socketPath(t)
+	d := startDaemon(t, []*os.File{f}, append([]string{"--socket-path", sock, "--qmp-fd", "3", "--num-queues", "1"}, im.args()...)...)
+	l.SetUnlinkOnClose(false)
+	_ = l.Close()
+	_ = f.Close()
+	d.waitSocket(sock)
+	q, err := qmpclient.Connect(qsock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.Execute("block_resize", map[string]any{"size": 96 * sectorSize}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, sock)
+	if c.capacity() != 96 {
+		t.Errorf("capacity %d after block_resize through --qmp-fd, want 96", c.capacity())
+	}
+	d.stopOK()
 }
