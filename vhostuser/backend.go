@@ -23,3 +23,19 @@ type Backend interface {
 	// only after every request it popped has been completed.
 	ServeQueue(index int, q *virtio.Queue, kick virtio.Kick, call virtio.Notifier) error
 }
+
+// Activator is implemented by a Backend whose storage one back end at a
+// time may serve, such as an image that the source and the destination
+// daemon of a live migration both open. The session follows QEMU's order:
+// the source's rings stop (GET_VRING_BASE) before the destination's start.
+type Activator interface {
+	// Activate is called before every ring start and makes the Backend
+	// ready to serve, doing nothing if it is. An error keeps the ring
+	// stopped: it is logged and the ring's error eventfd signalled.
+	Activate() error
+	// Deactivate is called when GET_VRING_BASE finds no ring running,
+	// before the reply: the Backend makes what it wrote durable and lets
+	// go of its storage, doing nothing if it is inactive. An error ends
+	// the session without a reply.
+	Deactivate() error
+}

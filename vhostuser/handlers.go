@@ -1,6 +1,7 @@
 package vhostuser
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -54,6 +55,7 @@ var handlers = map[Request]handler{
 	SetOwner:            entry(0, fdsNone, false, decodeEmpty, (*session).setOwner),
 	ResetOwner:          entry(0, fdsNone, false, decodeEmpty, (*session).resetDevice),
 	SetMemTable:         entry(variableSize, fdsPerRegion, false, decodeMemTable, (*session).setMemTable),
+	SetLogBase:          entry(logMsgSize, fdsOne, true, decodeLog, (*session).setLogBase),
 	SetVringNum:         entry(vringStateSize, fdsNone, false, decodeVringState, (*session).setVringNum),
 	SetVringAddr:        entry(vringAddrSize, fdsNone, false, decodeVringAddr, (*session).setVringAddr),
 	SetVringBase:        entry(vringStateSize, fdsNone, false, decodeVringState, (*session).setVringBase),
@@ -171,6 +173,8 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 func (s *session) respond(h header, hd handler, body []byte, err error) error {
 	if err != nil {
 		switch {
+		case errors.Is(err, ErrLogSetup):
+			// Never a REPLY_ACK failure: see ErrLogSetup.
 		case h.req == GetConfig:
 			s.log.Warningf("%v failed: %v", h.req, err)
 			return s.c.reply(h.req, nil)

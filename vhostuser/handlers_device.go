@@ -7,7 +7,7 @@ import (
 
 // offeredFeatures is what GET_FEATURES returns.
 func (s *session) offeredFeatures() uint64 {
-	return s.b.Features() | FeatureProtocolFeatures
+	return s.b.Features() | FeatureProtocolFeatures | FeatureLogAll
 }
 
 func (s *session) getFeatures(empty, []int) ([]byte, error) {
@@ -21,6 +21,9 @@ func (s *session) setFeatures(v u64, _ []int) ([]byte, error) {
 	if extra := f &^ s.offeredFeatures(); extra != 0 {
 		return nil, protoErr(SetFeatures, "features %#x were not offered", extra)
 	}
+	if f^s.features == FeatureLogAll {
+		return nil, s.toggleLogAll(f)
+	}
 	changed := f != s.features
 	if changed {
 		s.stopAll()
@@ -31,6 +34,19 @@ func (s *session) setFeatures(v u64, _ []int) ([]byte, error) {
 		return nil, nil
 	}
 	return nil, s.reconcileAll()
+}
+
+// toggleLogAll applies features f that differ from the current ones in
+// LOG_ALL only: logging starts or stops (migration start, cancel or
+// failure) while the rings run on.
+func (s *session) toggleLogAll(f uint64) error {
+	s.features = f
+	s.log.Infof("features %#x: dirty logging %t", f, f&FeatureLogAll != 0)
+	if f&FeatureLogAll == 0 {
+		s.dropLog()
+		return nil
+	}
+	return s.applyLog()
 }
 
 func (s *session) setOwner(empty, []int) ([]byte, error) { return nil, nil }

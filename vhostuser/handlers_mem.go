@@ -75,6 +75,13 @@ func (s *session) remMemReg(m memRegMsg, _ []int) ([]byte, error) {
 func (s *session) swapMemory(g *guestMemory, retired []*mapping) error {
 	s.stopAll()
 	s.mem = g
+	if s.logging() {
+		// QEMU grows the log before it adds memory.
+		if err := s.checkLogCovers(s.logArea.covers()); err != nil {
+			unmapAll(retired)
+			return err
+		}
+	}
 	err := s.reconcileAll()
 	unmapAll(retired)
 	var total uint64

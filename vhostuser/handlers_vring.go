@@ -2,6 +2,8 @@ package vhostuser
 
 import (
 	"fmt"
+
+	"github.com/ccmblk/ccmblk/virtio"
 )
 
 // setVringNum sets a ring's size: a power of two up to the Backend's
@@ -18,13 +20,22 @@ func (s *session) setVringNum(v vringState, _ []int) ([]byte, error) {
 }
 
 // setVringAddr records a ring's addresses after checking that they lie in
-// guest RAM, so that a wrong address is reported with its own message.
+// guest RAM, so that a wrong address is reported with its own message. A
+// running ring whose addresses stay the same keeps running: only its used
+// ring logging changes (QEMU sets and clears VHOST_VRING_F_LOG this way at
+// migration start, cancel and failure).
 func (s *session) setVringAddr(v vringAddr, _ []int) ([]byte, error) {
-	if v.flags&vringAddrFLog != 0 {
-		// Logging needs VHOST_F_LOG_ALL, which is never offered.
-		return nil, protoErr(SetVringAddr, "vring %d: dirty logging requested but not offered", v.index)
-	}
 	vr := s.vrings[v.index]
+	if s.logging() {
+		if err := checkUsedLog(v, vr.num, s.logArea.covers()); err != nil {
+			return nil, err
+		}
+	}
+	if vr.run != nil && v.desc == vr.addr.desc && v.used == vr.addr.used && v.avail == vr.addr.avail {
+		vr.addr = v
+		vr.run.q.SetUsedLog(v.flags&vringAddrFLog != 0, virtio.GuestAddr(v.log))
+		return nil, nil
+	}
 	// Check before changing anything: with the size known the whole areas,
 	// else their first elements.
 	check := &vring{index: vr.index, num: max(vr.num, 1), addr: v}
@@ -52,10 +63,21 @@ func (s *session) setVringBase(v vringState, _ []int) ([]byte, error) {
 // getVringBase stops the ring once its in-flight requests are complete and
 // returns where the front end must resume. The kick is closed; a new
 // SET_VRING_KICK starts the ring again (libvhost-user does the same).
+//
+// Everything written into guest memory, dirty log included, is written
+// before the reply: at a migration's switchover the front end reads the
+// log for the last time right after it. Once no ring runs, an Activator
+// Backend flushes and lets go of its storage before the reply too, so the
+// migration destination can take it over.
 func (s *session) getVringBase(v vringState, _ []int) ([]byte, error) {
 	vr := s.vrings[v.index]
 	s.stopRing(vr)
 	vr.setKick(-1)
+	if a, ok := s.b.(Activator); ok && !s.anyRunning() {
+		if err := a.Deactivate(); err != nil {
+			return nil, fmt.Errorf("vhostuser: vring %d: %w", v.index, err)
+		}
+	}
 	return vringState{index: v.index, num: uint32(vr.base)}.encode(), nil
 }
 

@@ -98,6 +98,9 @@ var decodeOK = []decodeCase{
 	{"mem table 8", SetMemTable, table(8, bytes.Repeat(region(0, 4096, 0, 0), 8)), 8},
 	{"vring num", SetVringNum, state(1, 256), 0},
 	{"vring addr", SetVringAddr, vringAddr{index: 1, desc: 0x1000}.encode(), 0},
+	{"vring addr logged", SetVringAddr, vringAddr{index: 1, flags: vringAddrFLog, desc: 0x1000, log: 0x2000}.encode(), 0},
+	{"log base", SetLogBase, logMsg{size: 0x2000}.encode(), 1},
+	{"log base at offset", SetLogBase, logMsg{size: 8, offset: 4096}.encode(), 1},
 	{"vring base", SetVringBase, state(0, 7), 0},
 	{"get vring base", GetVringBase, state(1, 0), 0},
 	{"kick", SetVringKick, vringFile{index: 1}.encode(), 1},
@@ -134,6 +137,13 @@ var decodeReject = []decodeCase{
 	{"vring num bad queue", SetVringNum, state(2, 256), 0},
 	{"vring num huge queue", SetVringNum, state(1<<31, 256), 0},
 	{"vring addr short", SetVringAddr, make([]byte, 32), 0},
+	{"log base short", SetLogBase, make([]byte, 8), 1},
+	{"log base without fd", SetLogBase, logMsg{size: 8}.encode(), 0},
+	{"log base empty", SetLogBase, logMsg{}.encode(), 1},
+	{"log base odd size", SetLogBase, logMsg{size: 12}.encode(), 1},
+	{"log base too large", SetLogBase, logMsg{size: maxLogSize + 8}.encode(), 1},
+	{"log base odd offset", SetLogBase, logMsg{size: 8, offset: 4}.encode(), 1},
+	{"log base offset too large", SetLogBase, logMsg{size: 8, offset: 1 << 40}.encode(), 1},
 	{"vring addr bad queue", SetVringAddr, vringAddr{index: 2}.encode(), 0},
 	{"vring addr unknown flag", SetVringAddr, vringAddr{flags: 2}.encode(), 0},
 	{"get vring base bad queue", GetVringBase, state(9, 0), 0},
@@ -182,7 +192,7 @@ func TestDecodeMessage(t *testing.T) {
 }
 
 func TestDecodeUnknown(t *testing.T) {
-	for _, r := range []Request{SetLogBase, SetLogFD, IOTLBMsg, GetStatus, 44, 1 << 20} {
+	for _, r := range []Request{SetLogFD, IOTLBMsg, GetStatus, 44, 1 << 20} {
 		if _, _, known, err := decodeMessage(header{req: r, flags: 1}, nil, 0, 1); known || err != nil {
 			t.Errorf("decodeMessage(%v) = known %t, %v; want unknown, nil", r, known, err)
 		}

@@ -178,9 +178,9 @@ var rejectCases = []rejectCase{
 		q := fe.Regions()[0].QVA - 16
 		return vhostusertest.VringAddr(0, 0, q, q, q, 0), nil
 	}, want: nack},
-	{name: "ring log flag", req: vhostuser.SetVringAddr, flags: ack, msg: func(fe *vhostusertest.Frontend, _ fdKit) ([]byte, []int) {
+	{name: "ring unknown flag", req: vhostuser.SetVringAddr, flags: ack, msg: func(fe *vhostusertest.Frontend, _ fdKit) ([]byte, []int) {
 		q := fe.Regions()[0].QVA
-		return vhostusertest.VringAddr(0, 1, q, q, q, 0), nil
+		return vhostusertest.VringAddr(0, 2, q, q, q, 0), nil
 	}, want: nack},
 	{name: "vring num 3", req: vhostuser.SetVringNum, flags: ack, msg: payload(vhostusertest.VringState(0, 3)), want: nack},
 	{name: "vring num 0", req: vhostuser.SetVringNum, flags: ack, msg: payload(vhostusertest.VringState(0, 0)), want: nack},
@@ -188,7 +188,7 @@ var rejectCases = []rejectCase{
 	{name: "vring base 17 bits", req: vhostuser.SetVringBase, flags: ack, msg: payload(vhostusertest.VringState(0, 1<<16)), want: nack},
 	{name: "enable 2", req: vhostuser.SetVringEnable, flags: ack, msg: payload(vhostusertest.VringState(0, 2)), want: nack},
 	{name: "features not offered", req: vhostuser.SetFeatures, flags: ack, msg: payload(u64(1)), want: nack},
-	{name: "protocol features not offered", req: vhostuser.SetProtocolFeatures, flags: ack, msg: payload(u64(1<<1 | vhostuser.ProtocolFeatureReplyAck)), want: nack},
+	{name: "protocol features not offered", req: vhostuser.SetProtocolFeatures, flags: ack, msg: payload(u64(1<<2 | vhostuser.ProtocolFeatureReplyAck)), want: nack},
 	{name: "config migration write", req: vhostuser.SetConfig, flags: ack, msg: payload(vhostusertest.ConfigMsg(8, 1, []byte{0})), want: nack},
 	{name: "config read-only field", req: vhostuser.SetConfig, flags: ack, msg: payload(vhostusertest.ConfigMsg(0, 0, []byte{0})), want: nack},
 	{name: "config size mismatch", req: vhostuser.SetConfig, flags: ack, msg: payload(vhostusertest.ConfigMsg(8, 0, []byte{0})[:12]), want: nack},
@@ -197,9 +197,21 @@ var rejectCases = []rejectCase{
 	// Requests this back end does not implement.
 	{name: "unknown request", req: 99, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) { return u64(7), []int{k.efd} }, want: ignored},
 	{name: "unknown request with ack", req: 99, flags: ack, msg: payload(nil), want: nack},
-	{name: "set log base", req: vhostuser.SetLogBase, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) {
+	// A log the back end cannot use ends the session, even when an ack
+	// was asked for: QEMU aborts the VM on a failure ack.
+	{name: "log base unsealed", req: vhostuser.SetLogBase, flags: ack, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) {
 		return append(u64(4096), u64(0)...), []int{k.memfd}
-	}, want: ignored},
+	}, want: ended},
+	{name: "log base not a memfd", req: vhostuser.SetLogBase, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) {
+		return append(u64(4096), u64(0)...), []int{k.pipe}
+	}, want: ended},
+	{name: "log base size 0", req: vhostuser.SetLogBase, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) {
+		return append(u64(0), u64(0)...), []int{k.memfd}
+	}, want: ended},
+	{name: "log base misaligned offset", req: vhostuser.SetLogBase, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) {
+		return append(u64(4096), u64(3)...), []int{k.memfd}
+	}, want: ended},
+	{name: "log base without descriptor", req: vhostuser.SetLogBase, msg: payload(append(u64(4096), u64(0)...)), want: ended},
 	{name: "set inflight fd with ack", req: vhostuser.SetInflightFD, flags: ack, msg: func(_ *vhostusertest.Frontend, k fdKit) ([]byte, []int) {
 		return make([]byte, 24), []int{k.memfd}
 	}, want: nack},

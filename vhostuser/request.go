@@ -113,6 +113,9 @@ const FeatureProtocolFeatures = 1 << 30
 const (
 	// ProtocolFeatureMQ (bit 0): GET_QUEUE_NUM reports the queue count.
 	ProtocolFeatureMQ = 1 << 0
+	// ProtocolFeatureLogShmfd (bit 1): SET_LOG_BASE shares the dirty log
+	// of live migration as a memory file.
+	ProtocolFeatureLogShmfd = 1 << 1
 	// ProtocolFeatureReplyAck (bit 3): FlagNeedReply asks for an
 	// acknowledgement.
 	ProtocolFeatureReplyAck = 1 << 3
@@ -135,7 +138,7 @@ const (
 
 // OfferedProtocolFeatures is the set of protocol features
 // GET_PROTOCOL_FEATURES returns.
-const OfferedProtocolFeatures = ProtocolFeatureMQ | ProtocolFeatureReplyAck |
+const OfferedProtocolFeatures = ProtocolFeatureMQ | ProtocolFeatureLogShmfd | ProtocolFeatureReplyAck |
 	ProtocolFeatureBackendReq | ProtocolFeatureConfig | ProtocolFeatureInflightShmfd |
 	ProtocolFeatureResetDevice | ProtocolFeatureConfigureMemSlots
 

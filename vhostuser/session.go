@@ -48,6 +48,11 @@ type session struct {
 	// replyFDs go with the reply of the request being handled; the
 	// handler that sets them keeps owning them.
 	replyFDs []int
+	// dlog is the dirty log the rings write through; logArea is the
+	// SET_LOG_BASE mapping, or nil. dlog holds logArea's bitmap while
+	// logging (see session.logging).
+	dlog    *virtio.DirtyLog
+	logArea *logArea
 	// log limits the lines the front end can trigger; shared by the
 	// Server's sessions, so reconnecting does not reset it.
 	log *virtio.LogLimiter
@@ -58,7 +63,7 @@ func newSession(b Backend, name string, uc *net.UnixConn, lim *memLimits, log *v
 	if err != nil {
 		return nil, err
 	}
-	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, log: log, changed: new(atomic.Bool)}
+	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, log: log, changed: new(atomic.Bool), dlog: new(virtio.DirtyLog)}
 	n := max(b.NumQueues(), 0)
 	s.vrings = make([]*vring, n)
 	for i := range s.vrings {
@@ -98,6 +103,7 @@ func (s *session) teardown() {
 	s.resetRings()
 	s.setBackend(nil)
 	s.setInflight(nil)
+	s.dropLog()
 	if s.mem != nil {
 		unmapAll(s.mem.maps)
 		s.mem = nil

@@ -21,7 +21,7 @@ func TestHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := uint64(fakeFeatures | vhostuser.FeatureProtocolFeatures); in.Features != want {
+	if want := uint64(fakeFeatures | vhostuser.FeatureProtocolFeatures | vhostuser.FeatureLogAll); in.Features != want {
 		t.Errorf("features %#x, want %#x", in.Features, want)
 	}
 	if in.ProtocolFeatures != vhostuser.OfferedProtocolFeatures || in.QueueNum != 2 || in.MaxMemSlots != vhostuser.MaxMemSlots {

@@ -113,14 +113,26 @@ func (s *session) startRing(vr *vring) error {
 	if err != nil {
 		return err
 	}
+	if a, ok := s.b.(Activator); ok {
+		if err := a.Activate(); err != nil {
+			s.log.Errorf("q=%d not started: %v", vr.index, err)
+			if err := vr.errs.Notify(); err != nil {
+				s.log.Errorf("q=%d: %v", vr.index, err)
+			}
+			return nil
+		}
+	}
 	q, err := virtio.NewQueue(s.mem.mem, virtio.QueueConfig{
-		Size:      vr.num,
-		Desc:      desc,
-		Avail:     avail,
-		Used:      used,
-		EventIdx:  s.features&virtio.FRingEventIdx != 0,
-		NextAvail: vr.base,
-		Inflight:  s.inflightRegion(vr.index),
+		Size:        vr.num,
+		Desc:        desc,
+		Avail:       avail,
+		Used:        used,
+		EventIdx:    s.features&virtio.FRingEventIdx != 0,
+		NextAvail:   vr.base,
+		Inflight:    s.inflightRegion(vr.index),
+		Log:         s.dlog,
+		LogUsed:     vr.addr.flags&vringAddrFLog != 0,
+		UsedLogAddr: virtio.GuestAddr(vr.addr.log),
 	})
 	if err != nil {
 		return fmt.Errorf("vhostuser: vring %d: %w", vr.index, err)

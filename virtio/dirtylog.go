@@ -63,14 +63,6 @@ func (l *DirtyLog) Swap(bitmap []byte) ([]byte, error) {
 	return old, nil
 }
 
-// Covers reports the guest address up to which the installed log has
-// bits, 0 when logging is off.
-func (l *DirtyLog) Covers() uint64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return uint64(len(l.words)) * 64 * LogPageSize
-}
-
 // Mark sets the bits of every page that [gpa, gpa+n) touches. With
 // logging off it does nothing. A range past the end of the log, or one
 // that wraps, marks the pages the log has and reports ErrLogRange: the
