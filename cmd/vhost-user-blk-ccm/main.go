@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,8 +21,7 @@ import (
 
 // options are the daemon's command-line settings.
 type options struct {
-	socketPath        string
-	fd                int
+	sock              socketFlags
 	qmpSocket         string
 	qmpFD             int
 	printCapabilities bool
@@ -48,8 +48,11 @@ func parseFlags() *options {
 	// The flags defined so far are glog's: --help shows them last.
 	logging := definedFlags()
 	group("Socket (where the front end connects)", func() {
-		flag.StringVar(&o.socketPath, "socket-path", "", "listen for the vhost-user front end on a unix socket created at `PATH`; a stale socket left there by an earlier run is replaced")
-		flag.IntVar(&o.fd, "fd", -1, "listen on the inherited, already listening unix socket with descriptor `N` instead (default: none)")
+		flag.StringVar(&o.sock.path, "socket-path", "", "listen for the vhost-user front end on a unix socket created at `PATH`; a stale socket left there by an earlier run is replaced")
+		flag.StringVar(&o.sock.group, "socket-group", "", "give the socket at --socket-path to `GROUP` (name or id), e.g. the group QEMU runs as (libvirt: libvirt-qemu)")
+		o.sock.mode = defaultSocketMode
+		flag.Var(&o.sock.mode, "socket-mode", "permissions of the socket at --socket-path, in octal; connecting needs write permission. Owner, group and mode are set before the socket appears at PATH")
+		flag.IntVar(&o.sock.fd, "fd", -1, "listen on the inherited, already listening unix socket with descriptor `N` instead (default: none). A socket passed by systemd socket activation (LISTEN_FDS) is taken without flags")
 	})
 	group("Disk", func() {
 		flag.StringVar(&o.blkFile, "blk-file", "", "the disk image to serve: a `FILE` or a block device; it is locked against a second writer")
@@ -142,18 +145,21 @@ func run(o *options) error {
 	context.AfterFunc(ctx, stop)
 	// The control socket listens first: once the vhost-user socket
 	// exists, both accept connections.
-	ql, err := qmpListener(o.qmpSocket, o.qmpFD)
+	qs, err := qmpListener(o.qmpSocket, o.qmpFD)
 	if err != nil {
 		return err
 	}
-	if ql != nil {
-		defer ql.Close()
+	var ql *net.UnixListener
+	if qs != nil {
+		defer qs.Close()
+		ql = qs.UnixListener
 	}
-	l, name, err := listener(o.socketPath, o.fd)
+	sock, err := listen(o.sock)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer sock.Close()
+	name := sock.name
 	lock, err := lockImage(o.blkFile, o.readOnly)
 	if err != nil {
 		return err
@@ -196,7 +202,13 @@ func run(o *options) error {
 		_ = disk.Close()
 		return err
 	}
-	serveErr := srv.Serve(ctx, l)
+	// The image is open and sector 0 authenticates: ready for the front
+	// end (a Type=notify service starts its dependents now).
+	if err := sdNotify("READY=1\nSTATUS=serving " + o.blkFile); err != nil {
+		glog.Warningf("dev=%s %v", name, err)
+	}
+	serveErr := srv.Serve(ctx, sock.UnixListener)
+	_ = sdNotify("STOPPING=1")
 	// A resize in progress finishes before the disk is closed.
 	<-qmpDone
 	// Serve has stopped every queue and completed what was in flight: make

@@ -76,11 +76,19 @@ type daemon struct {
 // that no key made by newKey appears in that output.
 func startDaemon(t *testing.T, extra []*os.File, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, done: make(chan struct{})}
-	d.cmd = exec.Command(daemonBin, args...)
+	cmd := exec.Command(daemonBin, args...)
+	cmd.ExtraFiles = extra
+	return startCmd(t, cmd)
+}
+
+// startCmd runs cmd, a command line that runs the program, as startDaemon
+// does; its output goes to the daemon's buffers.
+func startCmd(t *testing.T, cmd *exec.Cmd) *daemon {
+	t.Helper()
+	args := cmd.Args[1:]
+	d := &daemon{t: t, done: make(chan struct{}), cmd: cmd}
 	d.cmd.Stdout = &d.stdout
 	d.cmd.Stderr = &d.stderr
-	d.cmd.ExtraFiles = extra
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxKeyFile bounds what is read of a key file: the longest valid content is
@@ -51,13 +54,41 @@ func ReadKeyFile(path string, warnf func(format string, args ...any)) ([]byte, e
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
 		warnf("key file %s is accessible by group or others (mode %04o); chmod 600 it", path, st.Mode().Perm())
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	return readKey(f, "key file "+path)
+}
+
+// ReadKeyFD reads the key, in the forms ReadKeyFile takes, from the
+// inherited descriptor fd to its end, and closes fd.
+func ReadKeyFD(fd int) ([]byte, error) {
+	what := fmt.Sprintf("--key-fd %d", fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w: pass the key on an open descriptor", what, err)
+	}
+	f := os.NewFile(uintptr(fd), what)
+	defer f.Close()
+	return readKey(f, what)
+}
+
+// CredentialPath returns where the key file path is: a relative path is
+// taken as the name of a systemd credential (LoadCredential=) when the
+// service manager has set $CREDENTIALS_DIRECTORY.
+func CredentialPath(path string) string {
+	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" && !filepath.IsAbs(path) {
+		return filepath.Join(dir, path)
+	}
+	return path
+}
+
+// readKey reads a key from r, named what in errors.
+func readKey(r io.Reader, what string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxKeyFile+1))
 	defer clear(data)
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if len(data) > maxKeyFile {
-		return nil, fmt.Errorf("key file %s is larger than %d bytes: not a key", path, maxKeyFile)
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a key", what, maxKeyFile)
 	}
 	// Text that is valid hex is a hex key, whatever its length: a short
 	// hex key must not pass as raw bytes that happen to be 16 or 24
@@ -70,5 +101,5 @@ func ReadKeyFile(path string, warnf func(format string, args ...any)) ([]byte, e
 		return append([]byte(nil), data...), nil
 	}
 	clear(k)
-	return nil, fmt.Errorf("key file %s holds neither hex text of a 16, 24 or 32-byte key nor 16, 24 or 32 raw bytes (%d bytes)", path, len(data))
+	return nil, fmt.Errorf("%s holds neither hex text of a 16, 24 or 32-byte key nor 16, 24 or 32 raw bytes (%d bytes)", what, len(data))
 }
