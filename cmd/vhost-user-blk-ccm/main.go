@@ -120,6 +120,10 @@ func main() {
 }
 
 func run(o *options) error {
+	// The key descriptor is read before the daemon opens any of its own.
+	if err := o.image.TakeKeyFD(); err != nil {
+		return err
+	}
 	if flag.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}

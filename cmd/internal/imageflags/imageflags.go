@@ -25,6 +25,8 @@ type Flags struct {
 	MacLen     int    // --mac-len: CCM tag length in bytes
 	NonceLen   int    // --nonce-len: CCM nonce length in bytes
 	SectorSize int    // --sector-size: image sector size in bytes
+
+	fdKey []byte // the key TakeKeyFD read, until Params hands it over
 }
 
 // Register defines --key-file, --key-fd, --mac-len, --nonce-len and
@@ -39,7 +41,24 @@ func Register(fs *flag.FlagSet) *Flags {
 	return f
 }
 
-// Params loads the key file and returns the validated image parameters.
+// TakeKeyFD reads the key from --key-fd, if given, and closes that
+// descriptor. A program calls it before it opens descriptors of its own,
+// one of which could otherwise get the number --key-fd names once the
+// inherited one is gone.
+func (f *Flags) TakeKeyFD() error {
+	if f.KeyFD < 0 || f.fdKey != nil {
+		return nil
+	}
+	if f.KeyFile != "" {
+		return errors.New("give --key-file or --key-fd, not both")
+	}
+	k, err := ReadKeyFD(f.KeyFD)
+	f.fdKey = k
+	return err
+}
+
+// Params loads the key (from --key-file, or the one TakeKeyFD read) and
+// returns the validated image parameters.
 func (f *Flags) Params(warnf func(format string, args ...any)) (ccm.Params, error) {
 	var key []byte
 	var err error
@@ -47,7 +66,8 @@ func (f *Flags) Params(warnf func(format string, args ...any)) (ccm.Params, erro
 	case f.KeyFile != "" && f.KeyFD >= 0:
 		return ccm.Params{}, errors.New("give --key-file or --key-fd, not both")
 	case f.KeyFD >= 0:
-		key, err = ReadKeyFD(f.KeyFD)
+		err = f.TakeKeyFD()
+		key, f.fdKey = f.fdKey, nil
 	case f.KeyFile != "":
 		key, err = ReadKeyFile(CredentialPath(f.KeyFile), warnf)
 	default:
