@@ -76,6 +76,17 @@ func checkKey(o *options, img *ccm.Image) error {
 	return err
 }
 
+// keyRecheck returns the check to run again when the daemon takes the
+// image over from another one (see owner): the key check of a CCM image,
+// read afresh. A raw image has nothing to check.
+func keyRecheck(o *options, d closingDisk) func() error {
+	img, ok := d.(*ccm.Image)
+	if !ok {
+		return func() error { return nil }
+	}
+	return func() error { return checkKey(o, img) }
+}
+
 // setZeroing sets what the device offers of DISCARD and WRITE_ZEROES:
 //   - raw: both; WRITE_ZEROES with unmap punches holes;
 //   - ccm: WRITE_ZEROES only, storing encrypted zero sectors (unmap is a

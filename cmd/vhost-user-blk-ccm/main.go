@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/golang/glog"
 
@@ -37,6 +38,8 @@ type options struct {
 	anyMemoryFile     bool
 	ioDelay           string
 	noInflight        bool
+	incoming          bool
+	incomingLockWait  time.Duration
 	image             *imageflags.Flags
 }
 
@@ -62,6 +65,10 @@ func parseFlags() *options {
 		flag.IntVar(&o.numQueues, "num-queues", 16, "most request queues the guest may use, `N` in 1..64; QEMU refuses a guest with more vCPUs than this unless its num-queues is set")
 		flag.IntVar(&o.queueSize, "queue-size", 1024, "largest virtqueue size accepted, `N` a power of two up to 32768")
 		flag.StringVar(&o.serial, "serial", "ccmblk", "serial number the guest reads (GET_ID), a `STRING` of up to 20 bytes")
+	})
+	group("Live migration", func() {
+		flag.BoolVar(&o.incoming, "incoming", false, "start as the destination of a live migration: open the image and check the key, but take the image lock and serve I/O only when the guest's rings start, once the source daemon has released it")
+		flag.DurationVar(&o.incomingLockWait, "incoming-lock-wait", 10*time.Second, "with --incoming: how long the first ring start waits for the source daemon to release the image lock, a `DURATION`, before that ring fails")
 	})
 	group("Guest memory", func() {
 		flag.Uint64Var(&o.maxGuestMemoryMiB, "max-guest-memory-mib", 0, "most guest RAM mapped at once, all regions together, in `MiB` (0: the host's RAM)")
@@ -164,15 +171,20 @@ func run(o *options) error {
 	}
 	defer sock.Close()
 	name := sock.name
-	lock, err := lockImage(o.blkFile, o.readOnly)
-	if err != nil {
+	var lock *os.File
+	if o.incoming {
+		if o.blkFile == "" {
+			return errors.New("--blk-file is required")
+		}
+		glog.Infof("dev=%s --incoming: %s is locked and served once the guest's rings start", name, o.blkFile)
+	} else if lock, err = lockImage(o.blkFile, o.readOnly); err != nil {
 		return err
 	}
-	defer lock.Close()
 	disk, err := openDisk(o)
 	if err != nil {
 		return err
 	}
+	recheck := keyRecheck(o, disk)
 	if delay.max > 0 {
 		glog.Warningf("dev=%s --x-io-delay %v: every disk call is slowed down (a testing aid)", name, delay)
 		disk = withIODelay(disk, delay)
@@ -190,10 +202,12 @@ func run(o *options) error {
 		_ = disk.Close()
 		return err
 	}
+	own := newOwner(dev, o, name, lock, recheck)
+	defer own.Close()
 	glog.Infof("dev=%s serving %s (%s, %d sectors of %d bytes, read-only %v, sparse %v, discard %v, write-zeroes %v)",
 		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly(), o.sparse, bo.Discard, bo.WriteZeroes)
 
-	srv := vhostuser.NewServer(dev, vhostuser.ServerOptions{
+	srv := vhostuser.NewServer(own, vhostuser.ServerOptions{
 		Name:           name,
 		MaxGuestMemory: o.maxGuestMemoryMiB << 20,
 		MaxRegionSize:  o.maxRegionMiB << 20,
