@@ -6,12 +6,33 @@ GO      ?= go
 BIN     := bin
 GOFLAGS ?=
 
-.PHONY: all build setup vet test test-unit test-purego test-vm fuzz bench bench-vm demo clean
+# make install PREFIX=/usr DESTDIR=/tmp/pkg lays out exactly:
+#   $(PREFIX)/bin/vhost-user-blk-ccm
+#   $(PREFIX)/bin/ccmblock
+#   $(PREFIX)/lib/systemd/system/vhost-user-blk-ccm@.service
+#   $(PREFIX)/lib/systemd/system/vhost-user-blk-ccm@.socket
+#   $(PREFIX)/share/qemu/vhost-user/50-vhost-user-blk-ccm.json
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(PREFIX)/bin
+UNITDIR := $(PREFIX)/lib/systemd/system
+VHOSTUSERDIR := $(PREFIX)/share/qemu/vhost-user
+
+.PHONY: all build install setup vet test test-unit test-purego test-vm fuzz bench bench-vm demo clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(VHOSTUSERDIR)
+	install -m 0755 $(BIN)/vhost-user-blk-ccm $(BIN)/ccmblock $(DESTDIR)$(BINDIR)/
+	for f in contrib/systemd/vhost-user-blk-ccm@.service contrib/systemd/vhost-user-blk-ccm@.socket; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$f >$(DESTDIR)$(UNITDIR)/$${f##*/} && chmod 0644 $(DESTDIR)$(UNITDIR)/$${f##*/} || exit 1; \
+	done
+	sed 's|@BINDIR@|$(BINDIR)|g' contrib/qemu/50-vhost-user-blk-ccm.json >$(DESTDIR)$(VHOSTUSERDIR)/50-vhost-user-blk-ccm.json
+	chmod 0644 $(DESTDIR)$(VHOSTUSERDIR)/50-vhost-user-blk-ccm.json
 
 # setup installs QEMU, node and the guest kernel the VM tests and the demo use.
 setup:

@@ -29,9 +29,13 @@ as_root() {
 
 # Debian packages: QEMU (system emulator with qboot firmware, qemu-img,
 # qemu-storage-daemon), xz for compressed kernel modules, node for the
-# OpenSSL-based image checker, socat for the control socket tests.
+# OpenSSL-based image checker, socat for the control socket tests, systemd
+# (systemd-analyze, systemd-socket-activate), git and make for the operator
+# tests, libvirt 9.0 for the libvirt VM test.
+pkgs=(qemu-system-x86 qemu-system-common qemu-system-data qemu-utils xz-utils nodejs socat
+	systemd git make libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu)
 need_pkgs=()
-for p in qemu-system-x86 qemu-system-common qemu-system-data qemu-utils xz-utils nodejs socat; do
+for p in "${pkgs[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		need_pkgs+=("$p")
 	fi
@@ -43,7 +47,7 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 	updated=1
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 else
-	say "packages present: qemu-system-x86 qemu-system-common qemu-system-data qemu-utils xz-utils nodejs socat"
+	say "packages present: ${pkgs[*]}"
 fi
 
 # Which kernel: the package the cloud meta-package depends on.
