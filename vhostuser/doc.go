@@ -31,13 +31,25 @@
 // SET_FEATURES, SET_OWNER, RESET_OWNER, SET_MEM_TABLE, SET_VRING_NUM,
 // SET_VRING_ADDR, SET_VRING_BASE, GET_VRING_BASE, SET_VRING_KICK,
 // SET_VRING_CALL, SET_VRING_ERR, GET_PROTOCOL_FEATURES,
-// SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE,
+// SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE, SET_LOG_BASE,
 // SET_BACKEND_REQ_FD, GET_CONFIG, SET_CONFIG, RESET_DEVICE,
 // GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG, GET_INFLIGHT_FD and
-// SET_INFLIGHT_FD. The protocol features offered are MQ, REPLY_ACK,
-// BACKEND_REQ, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE and
-// CONFIGURE_MEM_SLOTS; dirty logging (LOG_SHMFD) is not offered, so QEMU
-// blocks live migration.
+// SET_INFLIGHT_FD. The protocol features offered are MQ, LOG_SHMFD,
+// REPLY_ACK, BACKEND_REQ, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE and
+// CONFIGURE_MEM_SLOTS, and the virtio feature VHOST_F_LOG_ALL.
+//
+// # Live migration
+//
+// While the front end sets VHOST_F_LOG_ALL and has shared a log with
+// SET_LOG_BASE, the rings mark every page the device writes in it (see
+// virtio.DirtyLog). A new log is installed before SET_LOG_BASE's reply and
+// the old one is not touched after it. LOG_ALL and the rings' log flag
+// change without stopping the rings. A log setup that cannot be honoured
+// ends the session (ErrLogSetup), never a failure acknowledgement, which
+// QEMU answers by aborting the VM. GET_VRING_BASE answers only once the
+// ring's requests are complete and logged; with no ring left running, an
+// Activator Backend then releases its storage for the migration
+// destination.
 // Any other request is logged and, if the front end asked for an
 // acknowledgement, answered with a failure. Request 0 ends the session.
 //

@@ -59,6 +59,7 @@ var actions = map[string]func(d *disk, p params) ([]string, error){
 	"zeroing":    zeroing,
 	"resize":     resize,
 	"gens":       gens,
+	"readmem":    readMem,
 }
 
 func main() {

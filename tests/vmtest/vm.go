@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -33,6 +34,14 @@ type VMOptions struct {
 	NumQueues int               // virtqueues of the disk; default 1
 	MemMiB    int               // guest RAM; default 256
 	CPUs      int               // vCPUs; default 1
+	// CPUModel is QEMU's -cpu; default "max". Live migration under TCG
+	// needs "max,vendor=GenuineIntel" on both ends.
+	CPUModel string
+	// QMP, when set, is a unix socket path where QEMU serves QMP.
+	QMP string
+	// Incoming, when set, starts QEMU as a migration destination waiting
+	// on this URI (-incoming).
+	Incoming string
 
 	// OnMarker, when set, is called with each marker as soon as its
 	// console line is read, before Expect and Markers see it. It runs on
@@ -95,12 +104,18 @@ func (env *Env) Args(o VMOptions) []string {
 		smp += ",maxcpus=2"
 	}
 	args := []string{env.QEMU,
-		"-machine", "q35", "-accel", env.Accel, "-cpu", "max",
+		"-machine", "q35", "-accel", env.Accel, "-cpu", cmp.Or(o.CPUModel, "max"),
 		"-smp", smp, "-m", strconv.Itoa(mem),
 		"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", mem),
 		"-numa", "node,memdev=mem",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
+	}
+	if o.QMP != "" {
+		args = append(args, "-qmp", "unix:"+o.QMP+",server=on,wait=off")
+	}
+	if o.Incoming != "" {
+		args = append(args, "-incoming", o.Incoming)
 	}
 	if env.Firmware != "" {
 		args = append(args, "-bios", env.Firmware)
