@@ -55,6 +55,19 @@ func (im migImage) daemon(ctx context.Context, t *testing.T, name, sock string, 
 	return d
 }
 
+// fillGen1 fills a raw image with generation-1 blocks, what the guest of a
+// read-only disk expects to read.
+func (im migImage) fillGen1(t *testing.T) {
+	t.Helper()
+	b := make([]byte, im.size)
+	for i := range uint64(len(b)) / pattern.GenBlockSize {
+		pattern.GenBlock(b[i*pattern.GenBlockSize:], i, 1)
+	}
+	if err := os.WriteFile(im.path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // gens returns the generation every block of the image holds.
 func (im migImage) gens(t *testing.T) []uint64 {
 	t.Helper()
@@ -92,8 +105,9 @@ func (im migImage) checkHost(t *testing.T, result vmtest.Marker) {
 
 // migGuest is one QEMU of a migration, with its QMP socket.
 type migGuest struct {
-	vm  *vmtest.VM
-	qmp *qmpclient.Client
+	name string
+	vm   *vmtest.VM
+	qmp  *qmpclient.Client
 }
 
 // startMigGuest boots a guest on the disk at sock with a QMP socket; with
@@ -119,7 +133,7 @@ func startMigGuest(ctx context.Context, t *testing.T, name, sock, incoming, acti
 		}
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return migGuest{vm: vm, qmp: c}
+	return migGuest{name: name, vm: vm, qmp: c}
 }
 
 // migrationURI returns a fresh unix socket URI for a migration stream.
@@ -177,42 +191,76 @@ func (g migGuest) quit(t *testing.T) {
 // migCase is one migration test: the image, the daemons' extra flags and
 // the guest's action.
 type migCase struct {
-	raw     bool
-	flags   []string
-	action  string
-	seconds int
+	raw      bool
+	readOnly bool // a raw image the host fills with generation-1 blocks, served --read-only
+	flags    []string
+	action   string
+	seconds  int
 }
 
-// migrateOnce runs the guest on daemon A, migrates it to a second QEMU on
-// daemon B (started with --incoming) a few seconds into its I/O, and
-// checks the guest's result on the destination, the image on the host
-// and that both daemons exit 0 on SIGTERM.
-func migrateOnce(t *testing.T, c migCase) {
-	ctx := testContext(t)
-	im := newMigImage(t, c.raw, 16<<20)
-	sockA, sockB := socketPath(t), socketPath(t)
-	a := im.daemon(ctx, t, "daemon-A", sockA, c.flags...)
-	b := im.daemon(ctx, t, "daemon-B", sockB, append([]string{"--incoming"}, c.flags...)...)
-	params := map[string]string{"seconds": strconv.Itoa(c.seconds), "workers": "16", "grace": "10"}
-	src := startMigGuest(ctx, t, "src", sockA, "", c.action, params)
-	uri := migrationURI(t)
-	dst := startMigGuest(ctx, t, "dst", sockB, uri, c.action, params)
-	if _, err := src.vm.Expect(ctx, vmtest.MarkerStart); err != nil {
+// migration is a guest on daemon A (src) and a destination QEMU (dst)
+// waiting on uri, on daemon B started with --incoming.
+type migration struct {
+	im       migImage
+	a, b     *vmtest.Backend
+	sockA    string
+	src, dst migGuest
+	uri      string
+	params   map[string]string
+}
+
+// startMigration starts both daemons and both QEMUs of c and returns a
+// couple of seconds after the guest's I/O began.
+func startMigration(ctx context.Context, t *testing.T, c migCase) migration {
+	t.Helper()
+	m := migration{im: newMigImage(t, c.raw || c.readOnly, 16<<20), sockA: socketPath(t), uri: migrationURI(t)}
+	flags := c.flags
+	if c.readOnly {
+		m.im.fillGen1(t)
+		flags = append(flags, "--read-only")
+	}
+	sockB := socketPath(t)
+	m.a = m.im.daemon(ctx, t, "daemon-A", m.sockA, flags...)
+	m.b = m.im.daemon(ctx, t, "daemon-B", sockB, append([]string{"--incoming"}, flags...)...)
+	m.params = map[string]string{"seconds": strconv.Itoa(c.seconds), "workers": "16", "grace": "10"}
+	if c.readOnly {
+		m.params["readonly"] = "1"
+	}
+	m.src = startMigGuest(ctx, t, "src", m.sockA, "", c.action, m.params)
+	m.dst = startMigGuest(ctx, t, "dst", sockB, m.uri, c.action, m.params)
+	if _, err := m.src.vm.Expect(ctx, vmtest.MarkerStart); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	if st := src.migrate(t, uri, 0); st != "completed" {
+	time.Sleep(2 * time.Second)
+	return m
+}
+
+// migrateOnce migrates the guest of c from daemon A to daemon B a few
+// seconds into its I/O, and checks the guest's result on the destination,
+// the image on the host and that both daemons exit 0 on SIGTERM.
+func migrateOnce(t *testing.T, c migCase) {
+	ctx := testContext(t)
+	m := startMigration(ctx, t, c)
+	if st := m.src.migrate(t, m.uri, 0); st != "completed" {
 		t.Fatalf("migration %s", st)
 	}
-	src.quit(t)
-	result, err := dst.vm.Result(ctx)
+	m.src.quit(t)
+	finishMigration(ctx, t, m.dst, m.im, m.a, m.b)
+}
+
+// finishMigration waits for the guest's result on g, where it ended up,
+// stops the daemons, which must exit 0, and checks the image on the host.
+func finishMigration(ctx context.Context, t *testing.T, g migGuest, im migImage, daemons ...*vmtest.Backend) {
+	t.Helper()
+	result, err := g.vm.Result(ctx)
 	if err != nil {
-		t.Fatalf("guest on the destination: %v", err)
+		t.Fatalf("guest on %s: %v", g.name, err)
 	}
 	t.Logf("guest: %v", result.Fields)
-	_ = dst.vm.Wait()
-	stopBackend(t, a)
-	stopBackend(t, b)
+	_ = g.vm.Wait()
+	for _, d := range daemons {
+		stopBackend(t, d)
+	}
 	im.checkHost(t, result)
 }
 
@@ -243,36 +291,23 @@ func TestMigrateReadMem(t *testing.T) {
 	migrateOnce(t, migCase{action: "readmem", seconds: 12, flags: []string{"--x-io-delay", "0-2ms"}})
 }
 
+// TestMigrateReadOnly migrates a guest reading a disk served --read-only
+// by both daemons (shared image locks).
+func TestMigrateReadOnly(t *testing.T) {
+	migrateOnce(t, migCase{readOnly: true, action: "readmem", seconds: 10})
+}
+
 // TestMigrateCancel cancels a migration mid-way: logging stops, the
 // source daemon keeps the image and serves on, the guest finishes on the
 // source, and the destination daemon, which never served, exits 0.
 func TestMigrateCancel(t *testing.T) {
 	ctx := testContext(t)
-	im := newMigImage(t, false, 16<<20)
-	sockA, sockB := socketPath(t), socketPath(t)
-	a := im.daemon(ctx, t, "daemon-A", sockA, "--x-io-delay", "0-5ms")
-	b := im.daemon(ctx, t, "daemon-B", sockB, "--incoming", "--x-io-delay", "0-5ms")
-	params := map[string]string{"seconds": "12", "workers": "16", "grace": "10"}
-	src := startMigGuest(ctx, t, "src", sockA, "", "gens", params)
-	uri := migrationURI(t)
-	dst := startMigGuest(ctx, t, "dst", sockB, uri, "gens", params)
-	if _, err := src.vm.Expect(ctx, vmtest.MarkerStart); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	if st := src.migrate(t, uri, 3*time.Second); st != "cancelled" {
+	m := startMigration(ctx, t, migCase{action: "gens", seconds: 12, flags: []string{"--x-io-delay", "0-5ms"}})
+	if st := m.src.migrate(t, m.uri, 3*time.Second); st != "cancelled" {
 		t.Fatalf("migration %s, want cancelled", st)
 	}
-	result, err := src.vm.Result(ctx)
-	if err != nil {
-		t.Fatalf("guest on the source after the cancel: %v", err)
-	}
-	t.Logf("guest: %v", result.Fields)
-	_ = src.vm.Wait()
-	dst.quit(t)
-	stopBackend(t, a)
-	stopBackend(t, b)
-	im.checkHost(t, result)
+	m.dst.quit(t)
+	finishMigration(ctx, t, m.src, m.im, m.a, m.b)
 }
 
 // TestMigratePingPong migrates the guest from daemon A to daemon B and
@@ -281,36 +316,18 @@ func TestMigrateCancel(t *testing.T) {
 // from B.
 func TestMigratePingPong(t *testing.T) {
 	ctx := testContext(t)
-	im := newMigImage(t, false, 16<<20)
-	sockA, sockB := socketPath(t), socketPath(t)
-	a := im.daemon(ctx, t, "daemon-A", sockA, "--x-io-delay", "0-5ms")
-	b := im.daemon(ctx, t, "daemon-B", sockB, "--incoming", "--x-io-delay", "0-5ms")
-	params := map[string]string{"seconds": "20", "workers": "16", "grace": "10"}
-	g1 := startMigGuest(ctx, t, "guest-1", sockA, "", "gens", params)
-	uri := migrationURI(t)
-	g2 := startMigGuest(ctx, t, "guest-2", sockB, uri, "gens", params)
-	if _, err := g1.vm.Expect(ctx, vmtest.MarkerStart); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	if st := g1.migrate(t, uri, 0); st != "completed" {
+	m := startMigration(ctx, t, migCase{action: "gens", seconds: 20, flags: []string{"--x-io-delay", "0-5ms"}})
+	g1, g2 := m.src, m.dst
+	if st := g1.migrate(t, m.uri, 0); st != "completed" {
 		t.Fatalf("migration A to B %s", st)
 	}
 	g1.quit(t)
 	uri2 := migrationURI(t)
-	g3 := startMigGuest(ctx, t, "guest-3", sockA, uri2, "gens", params)
+	g3 := startMigGuest(ctx, t, "guest-3", m.sockA, uri2, "gens", m.params)
 	time.Sleep(2 * time.Second)
 	if st := g2.migrate(t, uri2, 0); st != "completed" {
 		t.Fatalf("migration B to A %s", st)
 	}
 	g2.quit(t)
-	result, err := g3.vm.Result(ctx)
-	if err != nil {
-		t.Fatalf("guest back on daemon A: %v", err)
-	}
-	t.Logf("guest: %v", result.Fields)
-	_ = g3.vm.Wait()
-	stopBackend(t, a)
-	stopBackend(t, b)
-	im.checkHost(t, result)
+	finishMigration(ctx, t, g3, m.im, m.a, m.b)
 }

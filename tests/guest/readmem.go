@@ -10,9 +10,24 @@ import (
 	"github.com/ccmblk/ccmblk/tests/pattern"
 )
 
+// fillGen1 writes generation 1 to every block through buf and flushes.
+func fillGen1(f *os.File, buf []byte, blocks uint64) error {
+	for b := range blocks {
+		pattern.GenBlock(buf[b*pattern.GenBlockSize:], b, 1)
+	}
+	if err := pwriteFull(f, buf, 0); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	return nil
+}
+
 // readMem proves that what the device writes into guest RAM survives a
 // live migration that happens while it writes. It fills the disk with
-// generation-1 blocks (pattern.GenBlock), prints CCMBLK-START, and then,
+// generation-1 blocks (pattern.GenBlock; with ccmblk.readonly=1 the host
+// has), prints CCMBLK-START, and then,
 // for ccmblk.seconds, reads the whole disk with O_DIRECT into buffers it
 // first poisons, and checks every block only after the whole disk is
 // read: a buffer filled on the migration source and checked on the
@@ -27,7 +42,12 @@ func readMem(d *disk, p params) ([]string, error) {
 	if blocks == 0 || d.size > 64<<20 {
 		return nil, fmt.Errorf("readmem needs a disk of 1 to 64 MiB, not %d bytes", d.size)
 	}
-	f, err := d.open(os.O_RDWR)
+	readOnly := p.str("readonly", "0") == "1"
+	mode := os.O_RDWR
+	if readOnly {
+		mode = os.O_RDONLY
+	}
+	f, err := d.open(mode)
 	if err != nil {
 		return nil, err
 	}
@@ -38,14 +58,10 @@ func readMem(d *disk, p params) ([]string, error) {
 		return nil, err
 	}
 	defer unix.Munmap(buf)
-	for b := range blocks {
-		pattern.GenBlock(buf[b*pattern.GenBlockSize:], b, 1)
-	}
-	if err := pwriteFull(f, buf, 0); err != nil {
-		return nil, err
-	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("fsync: %w", err)
+	if !readOnly {
+		if err := fillGen1(f, buf, blocks); err != nil {
+			return nil, err
+		}
 	}
 	acked := make([]uint64, blocks)
 	for i := range acked {
