@@ -166,7 +166,8 @@ func (c *console) wait(kind string, count int, deadline time.Time) []vmtest.Mark
 // daemon's socket, which the daemon gives to libvirt's QEMU user's group.
 // QEMU runs as libvirt-qemu; the guest writes and reads the encrypted disk
 // while the daemon is restarted under it twice, after SIGTERM and after
-// SIGKILL; the host then checks every sector of the image.
+// SIGKILL; virsh shutdown ends the domain (the guest powers off on the
+// ACPI power button); the host then checks every sector of the image.
 func TestLibvirt(t *testing.T) {
 	env, initrd := vmEnv(t)
 	ensureLibvirt(t)
@@ -205,7 +206,7 @@ func TestLibvirt(t *testing.T) {
 	err = libvirtDomain.Execute(&xml, map[string]string{
 		"Name": name, "Kernel": kernel, "Initrd": initrdCopy, "Emulator": env.QEMU,
 		"Socket": sock, "Console": consoleFile,
-		"Cmdline": "console=ttyS0 panic=-1 quiet ccmblk.action=bench ccmblk.cases=randwrite4k,randread4k,randwrite4k ccmblk.seconds=3 ccmblk.qd=8 ccmblk.timeout=100",
+		"Cmdline": "console=ttyS0 panic=-1 quiet ccmblk.action=bench ccmblk.cases=randwrite4k,randread4k,randwrite4k ccmblk.seconds=3 ccmblk.qd=8 ccmblk.poweroff=button ccmblk.timeout=100",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +270,14 @@ func TestLibvirt(t *testing.T) {
 			t.Errorf("bench case %s completed no requests: %s", b.Get("case"), b.Line)
 		}
 	}
-	// The guest powered off: libvirt ends the domain.
+	// The guest stays up for the operator's shutdown: virsh shutdown
+	// presses the ACPI power button, the guest sees it and powers off,
+	// and libvirt ends the domain.
+	c.wait(vmtest.MarkerReady, 1, deadline)
+	if _, err := virsh("shutdown", name); err != nil {
+		t.Fatal(err)
+	}
+	c.wait("CCMBLK-POWERBUTTON", 1, deadline)
 	for {
 		state, err := virsh("domstate", name)
 		if err != nil {
@@ -279,7 +287,7 @@ func TestLibvirt(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("domain still %q after the guest powered off", strings.TrimSpace(state))
+			t.Fatalf("domain still %q after virsh shutdown", strings.TrimSpace(state))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -12,8 +12,8 @@
 #                    linux-image-6.1.0-56-cloud-amd64
 #
 # Result: $CCMBLK_VM_DIR/current -> linux-<release>/ holding vmlinuz, config
-# and modules/ (the kernel's drivers/virtio and drivers/block trees, .ko files
-# decompressed).
+# and modules/ (the kernel's drivers/virtio and drivers/block trees and the
+# ACPI power button and evdev drivers, .ko files decompressed).
 set -euo pipefail
 
 dir="${CCMBLK_VM_DIR:-/var/tmp/ccmblk-vm}"
@@ -58,7 +58,10 @@ kernel_pkg() {
 	fi
 	apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
 }
-cached() { [ -s "$dir/linux-$1/vmlinuz" ] && [ -s "$dir/linux-$1/modules/drivers/block/virtio_blk.ko" ]; }
+cached() {
+	[ -s "$dir/linux-$1/vmlinuz" ] && [ -s "$dir/linux-$1/modules/drivers/block/virtio_blk.ko" ] &&
+		[ -s "$dir/linux-$1/modules/drivers/acpi/button.ko" ] && [ -s "$dir/linux-$1/modules/drivers/input/evdev.ko" ]
+}
 
 pkg="$(kernel_pkg)"
 if [ -n "$pkg" ] && cached "${pkg#linux-image-}"; then
@@ -89,7 +92,9 @@ else
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/x" \
 		--wildcards "./boot/vmlinuz-*" "./boot/config-*" \
 		"./lib/modules/*/kernel/drivers/virtio/*" \
-		"./lib/modules/*/kernel/drivers/block/virtio_blk.ko*"
+		"./lib/modules/*/kernel/drivers/block/virtio_blk.ko*" \
+		"./lib/modules/*/kernel/drivers/acpi/button.ko*" \
+		"./lib/modules/*/kernel/drivers/input/evdev.ko*"
 	rm -rf "$dest.tmp"
 	mkdir -p "$dest.tmp/modules"
 	cp "$work"/x/boot/vmlinuz-* "$dest.tmp/vmlinuz"

@@ -88,6 +88,16 @@ func main() {
 	}()
 	select {
 	case r := <-done:
+		if r.err == nil && p.str("poweroff", "") == "button" {
+			// Report, then stay up until the host asks for a power-down.
+			say("CCMBLK-OK action=%s %s", action, strings.Join(r.fields, " "))
+			say("CCMBLK-READY action=%s stage=powerbutton", action)
+			if err := waitPowerButton(time.Duration(timeout) * time.Second); err != nil {
+				finish(action, nil, err)
+			}
+			say("CCMBLK-POWERBUTTON action=%s", action)
+			powerOff()
+		}
 		finish(action, r.fields, r.err)
 	case <-time.After(time.Duration(timeout) * time.Second):
 		finish(action, nil, fmt.Errorf("guest timeout after %ds", timeout))
@@ -149,6 +159,11 @@ func finish(action string, fields []string, err error) {
 	} else {
 		say("CCMBLK-OK action=%s %s", action, strings.Join(fields, " "))
 	}
+	powerOff()
+}
+
+// powerOff syncs and powers the machine off.
+func powerOff() {
 	unix.Sync()
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	// Power off failed; the kernel panics when init exits, and the host

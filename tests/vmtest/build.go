@@ -9,8 +9,10 @@ import (
 )
 
 // GuestModules are the modules the guest loads (with their dependencies):
-// the virtio PCI transport and the virtio-blk driver.
-var GuestModules = []string{"virtio_pci", "virtio_blk"}
+// the virtio PCI transport, the virtio-blk driver, and the ACPI power
+// button with evdev, through which a guest with ccmblk.poweroff=button
+// sees the host's power-down request (virsh shutdown).
+var GuestModules = []string{"virtio_pci", "virtio_blk", "button", "evdev"}
 
 // GoBuild builds the main package pkg (relative to the repository root, e.g.
 // "./cmd/vhost-user-blk-ccm") into out as a static binary.
