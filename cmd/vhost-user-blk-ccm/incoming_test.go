@@ -1,0 +1,76 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccmblk/ccmblk/vhostuser"
+	"github.com/ccmblk/ccmblk/virtio"
+)
+
+// notServed checks that a request posted to c gets no completion: the
+// daemon behind c does not hold the image.
+func (c *client) notServed() {
+	c.t.Helper()
+	c.post(0, virtio.BlkTIn, 0, nil, sectorSize)
+	c.must(c.fe.Kick(0))
+	if u, err := c.ring.Wait(500 * time.Millisecond); err == nil {
+		c.t.Fatalf("request served (used %+v) by a daemon without the image lock", u)
+	}
+}
+
+// waitLog waits until d's log holds want.
+func (d *daemon) waitLog(want string) {
+	d.t.Helper()
+	for deadline := time.Now().Add(exitWait); !strings.Contains(d.stderr.String(), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("daemon log lacks %q:\n%s", want, d.stderr.String())
+		}
+	}
+}
+
+// TestIncomingHandoff plays the image handoff of a live migration with two
+// daemons on one image: the --incoming one answers the configuration but
+// serves nothing while the other holds the image, and says so after its
+// bounded wait; once the source's rings stop (GET_VRING_BASE) it flushes
+// and releases the image, and the destination serves what the source
+// wrote; the source then refuses to serve again while the destination
+// holds the image. Both exit 0.
+func TestIncomingHandoff(t *testing.T) {
+	im := newCCMImage(t, 16)
+	src, sockA := serve(t, im.args()...)
+	dst, sockB := serve(t, append(im.args(), "--incoming", "--incoming-lock-wait", "300ms")...)
+
+	early := connect(t, sockB)
+	if got := early.capacity(); got != 16 {
+		t.Errorf("capacity %d from the incoming daemon, want 16", got)
+	}
+	dst.waitLog("not serving")
+	early.notServed()
+	if err := early.fe.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	a := connect(t, sockA)
+	a.write(3, sectorsData(7, 3, 2))
+	if _, err := a.fe.Stop(a.ring); err != nil {
+		t.Fatal(err)
+	}
+	src.waitLog("lock released")
+
+	b := connect(t, sockB)
+	checkSectors(t, "read on the destination", b.read(3, 2), 7, 3)
+	b.write(5, sectorsData(8, 5, 1))
+
+	// A cancelled migration's rings starting again on the source: the
+	// destination holds the image, so the source must not serve.
+	if err := a.fe.Start(a.info.Features&^vhostuser.FeatureProtocolFeatures&^vhostuser.FeatureLogAll, a.ring); err != nil {
+		t.Fatal(err)
+	}
+	src.waitLog("another daemon, the other end of a migration, serves it")
+	a.notServed()
+	dst.stopOK()
+	src.stopOK()
+	checkSectors(t, "image after both daemons", im.plaintext(t)[5*sectorSize:6*sectorSize], 8, 5)
+}
