@@ -4,7 +4,6 @@ package tests
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +62,7 @@ func TestStandaloneCopy(t *testing.T) {
 }
 
 // copyTracked copies src to dst, creating dst's directories, keeping the
-// executable bit.
+// permission bits.
 func copyTracked(t *testing.T, src, dst string) {
 	t.Helper()
 	st, err := os.Stat(src)
@@ -73,19 +72,7 @@ func copyTracked(t *testing.T, src, dst string) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, st.Mode().Perm())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
+	if err := os.Chmod(copyFile(t, src, filepath.Dir(dst), filepath.Base(dst)), st.Mode().Perm()); err != nil {
 		t.Fatal(err)
 	}
 }

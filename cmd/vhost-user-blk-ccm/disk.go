@@ -53,7 +53,7 @@ func openDisk(o *options) (closingDisk, error) {
 // unwritten (an image that is all unwritten cannot tell a wrong key).
 func checkKey(o *options, img *ccm.Image) error {
 	if img.Sectors() == 0 {
-		return fmt.Errorf("%s holds no whole logical sector", o.blkFile)
+		return fmt.Errorf("%s holds no whole logical sector: make the image with ccmblock create or enc", o.blkFile)
 	}
 	var first uint64
 	if o.sparse {

@@ -14,7 +14,7 @@ import (
 // closed, or the process exits.
 func lockImage(path string, readOnly bool) (*os.File, error) {
 	if path == "" {
-		return nil, errors.New("--blk-file is required")
+		return nil, errors.New("--blk-file is required: name the image file or block device to serve")
 	}
 	return imagelock.Lock(path, readOnly)
 }

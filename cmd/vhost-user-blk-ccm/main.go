@@ -132,13 +132,13 @@ func run(o *options) error {
 		return err
 	}
 	if flag.NArg() != 0 {
-		return fmt.Errorf("unexpected arguments %q", flag.Args())
+		return fmt.Errorf("unexpected arguments %q: every setting is a flag (the image is --blk-file); see --help", flag.Args())
 	}
 	if o.numQueues < 1 || o.numQueues > 64 {
 		return fmt.Errorf("--num-queues %d: want 1..64", o.numQueues)
 	}
 	if o.maxGuestMemoryMiB > 1<<40 || o.maxRegionMiB > 1<<40 {
-		return fmt.Errorf("--max-guest-memory-mib or --max-region-mib above 2^40 MiB")
+		return errors.New("--max-guest-memory-mib or --max-region-mib above 2^40 MiB: give a size in MiB below that")
 	}
 	if o.queueSize < 1 || o.queueSize > 32768 || o.queueSize&(o.queueSize-1) != 0 {
 		return fmt.Errorf("--queue-size %d: want a power of two up to 32768", o.queueSize)
@@ -174,7 +174,7 @@ func run(o *options) error {
 	var lock *os.File
 	if o.incoming {
 		if o.blkFile == "" {
-			return errors.New("--blk-file is required")
+			return errors.New("--blk-file is required: name the image file or block device to serve")
 		}
 		glog.Infof("dev=%s --incoming: %s is locked and served once the guest's rings start", name, o.blkFile)
 	} else if lock, err = lockImage(o.blkFile, o.readOnly); err != nil {

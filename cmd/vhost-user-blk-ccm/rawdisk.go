@@ -57,7 +57,7 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 	}
 	if !st.Mode().IsRegular() && st.Mode().Type() != os.ModeDevice {
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file or block device", path)
+		return nil, fmt.Errorf("%s is not a regular file or block device: give --blk-file a disk image or a block device", path)
 	}
 	// Seek to the end sizes block devices too, whose Stat size is 0.
 	size, err := f.Seek(0, io.SeekEnd)
@@ -68,7 +68,7 @@ func openRaw(path string, sectorSize int, readOnly bool) (*rawDisk, error) {
 	n := uint64(size) / uint64(sectorSize)
 	if n == 0 {
 		f.Close()
-		return nil, fmt.Errorf("%s holds no whole sector", path)
+		return nil, fmt.Errorf("%s holds no whole sector: it is empty or smaller than --sector-size", path)
 	}
 	d := &rawDisk{f: f, sectorSize: sectorSize, readOnly: readOnly}
 	d.sectors.Store(n)

@@ -27,7 +27,7 @@ func Lock(path string, shared bool) (*os.File, error) {
 	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use by another process (locked)", path)
+			return nil, fmt.Errorf("%s is in use by another process (locked): stop the daemon or ccmblock command that holds it (only --read-only daemons share an image)", path)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
