@@ -24,7 +24,7 @@ const nodeName = "disk0"
 // control runs the daemon's QMP commands on its one disk.
 type control struct {
 	name string
-	dev  *virtio.BlockDevice
+	dev  *owner
 	srv  *vhostuser.Server
 	// room returns an error if growing from old to newSize bytes needs
 	// more space than the host's file system has.
@@ -48,7 +48,7 @@ func version() qmp.Version {
 // serveQMP serves the control socket l, if any, until ctx is done; the
 // returned channel is closed once it has stopped and its commands have
 // returned.
-func serveQMP(ctx context.Context, l *net.UnixListener, o *options, name string, dev *virtio.BlockDevice, srv *vhostuser.Server) (<-chan struct{}, error) {
+func serveQMP(ctx context.Context, l *net.UnixListener, o *options, name string, dev *owner, srv *vhostuser.Server) (<-chan struct{}, error) {
 	done := make(chan struct{})
 	if l == nil {
 		close(done)
@@ -112,7 +112,7 @@ func (c *control) blockResize(a qmp.Args) (any, error) {
 	if err := c.room(old, uint64(size)); err != nil {
 		return nil, qmp.Errorf("Cannot grow to %d bytes: %v", size, err)
 	}
-	if err := c.dev.Grow(uint64(size)); err != nil {
+	if err := c.dev.whileActive(func() error { return c.dev.Grow(uint64(size)) }); err != nil {
 		return nil, qmp.Errorf("Cannot grow to %d bytes: %v", size, err)
 	}
 	notice, err := c.srv.NotifyConfigChange()

@@ -74,3 +74,21 @@ func TestIncomingHandoff(t *testing.T) {
 	src.stopOK()
 	checkSectors(t, "image after both daemons", im.plaintext(t)[5*sectorSize:6*sectorSize], 8, 5)
 }
+
+// TestIncomingRefusesResize checks that a daemon that does not hold the
+// image (--incoming, before its guest started) refuses block_resize: it
+// would change an image another daemon serves.
+func TestIncomingRefusesResize(t *testing.T) {
+	im := newCCMImage(t, 16)
+	src, _ := serve(t, im.args()...)
+	dst, _, q := serveQMPDaemon(t, append(im.args(), "--incoming")...)
+	err := waitResize(t, resize(q, map[string]any{"node-name": nodeName, "size": 32 * sectorSize}))
+	if err == nil || !strings.Contains(err.Error(), "does not hold the image") {
+		t.Errorf("block_resize on an --incoming daemon = %v, want a refusal", err)
+	}
+	dst.stopOK()
+	src.stopOK()
+	if got := len(im.plaintext(t)); got != 16*sectorSize {
+		t.Errorf("image holds %d bytes after the refused resize, want %d", got, 16*sectorSize)
+	}
+}

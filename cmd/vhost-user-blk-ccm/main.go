@@ -215,7 +215,7 @@ func run(o *options) error {
 		// Only tests withhold in-flight tracking, to show the loss.
 		DisableInflight: o.noInflight,
 	})
-	qmpDone, err := serveQMP(ctx, ql, o, name, dev, srv)
+	qmpDone, err := serveQMP(ctx, ql, o, name, own, srv)
 	if err != nil {
 		_ = disk.Close()
 		return err

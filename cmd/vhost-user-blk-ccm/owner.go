@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -112,6 +113,18 @@ func (w *owner) Deactivate() error {
 	w.lock = nil
 	glog.Infof("dev=%s rings stopped, image flushed and lock released: another daemon may take %s over", w.name, w.path)
 	return err
+}
+
+// whileActive runs f, which changes the image outside the guest's requests
+// (a resize), while the daemon holds the image, and refuses otherwise.
+// Deactivate waits for f.
+func (w *owner) whileActive(f func() error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lock == nil {
+		return errors.New("this daemon does not hold the image now (--incoming before the guest started, or a migration handed it to another daemon)")
+	}
+	return f()
 }
 
 // Close releases the lock if held.
