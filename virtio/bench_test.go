@@ -49,13 +49,25 @@ func TestServeAllocs(t *testing.T) {
 // BenchmarkServeQueue measures 4 KiB reads at queue depth 32 against an
 // in-memory disk: the cost of the virtqueue and request path alone.
 func BenchmarkServeQueue(b *testing.B) {
-	b.Run("plain", func(b *testing.B) { benchServe(b, nil) })
+	b.Run("plain", func(b *testing.B) { benchServe(b, func(*virtio.QueueConfig) {}) })
 	// What tracking the requests in an inflight region costs.
-	b.Run("inflight", func(b *testing.B) { benchServe(b, make([]byte, virtio.InflightQueueBytes(testOpts.QueueSize))) })
+	b.Run("inflight", func(b *testing.B) {
+		r := make([]byte, virtio.InflightQueueBytes(testOpts.QueueSize))
+		benchServe(b, func(c *virtio.QueueConfig) { c.Inflight = r })
+	})
+	// What the dirty log of a live migration costs: every data page,
+	// status byte and used ring store marked.
+	b.Run("dirty-log", func(b *testing.B) {
+		var l virtio.DirtyLog
+		if _, err := l.Swap(logBitmap(int(virtio.LogBytesFor(4 << 20)))); err != nil {
+			b.Fatal(err)
+		}
+		benchServe(b, func(c *virtio.QueueConfig) { c.Log, c.LogUsed, c.UsedLogAddr = &l, true, c.Used })
+	})
 }
 
-func benchServe(b *testing.B, inflight []byte) {
-	h := startDeviceOn(b, virtiotest.NewMemDisk(512, 1024), testOpts, true, inflight)
+func benchServe(b *testing.B, setup func(*virtio.QueueConfig)) {
+	h := startDeviceOn(b, virtiotest.NewMemDisk(512, 1024), testOpts, true, setup)
 	heads := prepare(h, 32, 4096)
 	batch(b, h, heads)
 	b.ReportAllocs()

@@ -371,7 +371,7 @@ func TestServeInflight(t *testing.T) {
 	disk := virtiotest.NewMemDisk(512, 1024)
 	disk.SetDelay(time.Millisecond)
 	r := inflightRegion(testOpts.QueueSize)
-	h := startDeviceOn(t, disk, testOpts, true, r)
+	h := startDeviceOn(t, disk, testOpts, true, func(c *virtio.QueueConfig) { c.Inflight = r })
 	heads := make([]uint16, 32)
 	for i := range heads {
 		heads[i] = h.d.AddBlk(virtio.BlkTOut, uint64(i*8), 4096, i%2 == 0).Head

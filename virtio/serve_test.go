@@ -32,12 +32,12 @@ func startDevice(t *testing.T, disk *virtiotest.MemDisk, o virtio.BlockOptions, 
 
 func startDeviceTB(t testing.TB, disk *virtiotest.MemDisk, o virtio.BlockOptions, eventIdx bool) *harness {
 	t.Helper()
-	return startDeviceOn(t, disk, o, eventIdx, nil)
+	return startDeviceOn(t, disk, o, eventIdx, func(*virtio.QueueConfig) {})
 }
 
 // startDeviceOn is startDeviceTB with the queue tracking its requests in
 // the inflight region inflight (nil for none).
-func startDeviceOn(t testing.TB, disk *virtiotest.MemDisk, o virtio.BlockOptions, eventIdx bool, inflight []byte) *harness {
+func startDeviceOn(t testing.TB, disk *virtiotest.MemDisk, o virtio.BlockOptions, eventIdx bool, setup func(*virtio.QueueConfig)) *harness {
 	t.Helper()
 	dev, err := virtio.NewBlockDevice(disk, o)
 	if err != nil {
@@ -46,7 +46,7 @@ func startDeviceOn(t testing.TB, disk *virtiotest.MemDisk, o virtio.BlockOptions
 	h := &harness{t: t, disk: disk, dev: dev, kick: virtiotest.NewKick(), call: virtiotest.NewCall(), done: make(chan error, 1)}
 	h.d = virtiotest.NewGuest(t, 4<<20, o.QueueSize)
 	cfg := h.d.Config(eventIdx)
-	cfg.Inflight = inflight
+	setup(&cfg)
 	if h.q, err = virtio.NewQueue(h.d.Memory(), cfg); err != nil {
 		t.Fatal(err)
 	}
