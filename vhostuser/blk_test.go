@@ -158,7 +158,7 @@ var blkLayouts = []blkLayout{
 }
 
 // startBlk runs the QEMU 7.2 handshake against dev and starts n rings.
-func startBlk(t *testing.T, dev *virtio.BlockDevice, n int, l blkLayout) (*session, blkFE, vhostusertest.Info, []*vhostusertest.Ring) {
+func startBlk(t *testing.T, dev vhostuser.Backend, n int, l blkLayout) (*session, blkFE, vhostusertest.Info, []*vhostusertest.Ring) {
 	t.Helper()
 	o := l.opts
 	o.NumQueues = n

@@ -312,12 +312,23 @@ func (f *Frontend) Kick(q int) error {
 
 // WaitCall waits up to d for queue q's call eventfd and consumes it.
 func (f *Frontend) WaitCall(q int, d time.Duration) error {
-	fds := []unix.PollFd{{Fd: int32(f.calls[q]), Events: unix.POLLIN}}
+	return waitEvent(f.calls[q], "call", q, d)
+}
+
+// WaitErr waits up to d for queue q's error eventfd (SET_VRING_ERR) and
+// consumes it.
+func (f *Frontend) WaitErr(q int, d time.Duration) error {
+	return waitEvent(f.errs[q], "error", q, d)
+}
+
+// waitEvent waits up to d for the eventfd fd of queue q and consumes it.
+func waitEvent(fd int, what string, q int, d time.Duration) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	deadline := time.Now().Add(d)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return fmt.Errorf("vhostusertest: no call on queue %d within %v", q, d)
+			return fmt.Errorf("vhostusertest: no %s on queue %d within %v", what, q, d)
 		}
 		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
 		if errors.Is(err, unix.EINTR) {
@@ -328,7 +339,7 @@ func (f *Frontend) WaitCall(q int, d time.Duration) error {
 		}
 		if n == 1 {
 			var b [8]byte
-			_, err := unix.Read(f.calls[q], b[:])
+			_, err := unix.Read(fd, b[:])
 			if errors.Is(err, unix.EAGAIN) {
 				continue
 			}
