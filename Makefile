@@ -45,6 +45,7 @@ vet:
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'TestBlockedGuestMemory' ./vhostuser/
 
 # The generic (no assembly) CCM kernels must pass the same tests.
 test-purego:

@@ -162,6 +162,11 @@ func (s *session) dispatch(m *message) (done bool, err error) {
 	if err == nil {
 		body, err = hd.handle(s, p, m.fds)
 	}
+	if s.broken != nil {
+		// A ring was abandoned: no reply (GET_VRING_BASE would report a
+		// position that is not final); the session ends.
+		return false, s.broken
+	}
 	return false, s.respond(m.hdr, hd, body, err)
 }
 

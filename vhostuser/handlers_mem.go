@@ -83,7 +83,11 @@ func (s *session) swapMemory(g *guestMemory, retired []*mapping) error {
 		}
 	}
 	err := s.reconcileAll()
-	unmapAll(retired)
+	if len(s.abandoned) > 0 {
+		s.retired = append(s.retired, retired...)
+	} else {
+		unmapAll(retired)
+	}
 	var total uint64
 	for _, m := range g.maps {
 		total += m.region.size

@@ -109,7 +109,7 @@ func newSequence(t testing.TB) *sequence {
 		q.kicks[i], _ = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		q.calls[i], _ = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	}
-	q.s, err = newSession(loopBackend{}, "seq", conns[1], newMemLimits(ServerOptions{}), virtio.NewLogLimiter("dev=seq", virtio.DefaultLogBurst, virtio.DefaultLogEvery))
+	q.s, err = newSession(loopBackend{}, "seq", conns[1], NewServer(loopBackend{}, ServerOptions{Name: "seq"}).shared)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,12 @@ type ServerOptions struct {
 	// MaxRegionSize bounds one memory region, in bytes; 0 means
 	// MaxGuestMemory.
 	MaxRegionSize uint64
+	// RingStopTimeout bounds the wait for a ring to stop (its requests in
+	// flight to complete) when the front end asks for it, the memory
+	// table changes, the session ends or the Server stops. A ring that
+	// takes longer, stuck on guest memory or a disk call, is abandoned
+	// and the session ends. 0 means DefaultRingStopTimeout.
+	RingStopTimeout time.Duration
 	// AnyMemoryFile admits memory regions backed by a regular file on any
 	// file system. By default only tmpfs (memfd, /dev/shm) and hugetlbfs
 	// files are mapped, whose pages never wait on another process.
@@ -42,9 +48,7 @@ type ServerOptions struct {
 type Server struct {
 	b    Backend
 	opts ServerOptions
-	lim  *memLimits
-	// log limits the lines front ends can trigger, across sessions.
-	log *virtio.LogLimiter
+	*shared
 	// changed is set by NotifyConfigChange (see session.changed).
 	changed atomic.Bool
 
@@ -54,9 +58,20 @@ type Server struct {
 	cur *session
 }
 
+// DefaultRingStopTimeout is the default ServerOptions.RingStopTimeout.
+const DefaultRingStopTimeout = 10 * time.Second
+
 // NewServer returns a Server for b.
 func NewServer(b Backend, opts ServerOptions) *Server {
-	return &Server{b: b, opts: opts, lim: newMemLimits(opts), log: virtio.NewLogLimiter("dev="+opts.Name, virtio.DefaultLogBurst, virtio.DefaultLogEvery)}
+	sh := &shared{
+		lim:         newMemLimits(opts),
+		log:         virtio.NewLogLimiter("dev="+opts.Name, virtio.DefaultLogBurst, virtio.DefaultLogEvery),
+		stopTimeout: opts.RingStopTimeout,
+	}
+	if sh.stopTimeout <= 0 {
+		sh.stopTimeout = DefaultRingStopTimeout
+	}
+	return &Server{b: b, opts: opts, shared: sh}
 }
 
 // pastDeadline unblocks a pending Accept, read or write at once.
@@ -73,11 +88,15 @@ const acceptRetry = 100 * time.Millisecond
 // does not close l; it sets l's deadline to stop accepting.
 func (s *Server) Serve(ctx context.Context, l *net.UnixListener) error {
 	glog.Infof("dev=%s listening on %v", s.opts.Name, l.Addr())
-	return AcceptLoop(ctx, l, s.log, func(c *net.UnixConn) {
+	err := AcceptLoop(ctx, l, s.log, func(c *net.UnixConn) {
 		if err := s.ServeConn(ctx, c); err != nil {
 			s.log.Errorf("session ended: %v", err)
 		}
 	})
+	if n := s.stuck.Load(); n > 0 {
+		glog.Errorf("dev=%s stopping with %d abandoned rings still stuck; their requests stay incomplete", s.opts.Name, n)
+	}
+	return err
 }
 
 // AcceptLoop accepts connections on l and hands each to serve, which owns
@@ -123,7 +142,7 @@ func (s *Server) ServeConn(ctx context.Context, c *net.UnixConn) error {
 	// Handlers touch guest RAM (starting a ring reads its used index); a
 	// fault there must become an error (see dispatch).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	sess, err := newSession(s.b, s.opts.Name, c, s.lim, s.log)
+	sess, err := newSession(s.b, s.opts.Name, c, s.shared)
 	if err != nil {
 		_ = c.Close()
 		return err

@@ -5,6 +5,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ccmblk/ccmblk/virtio"
 )
@@ -16,9 +19,11 @@ type session struct {
 	b    Backend
 	name string
 	c    *conn
-	// own is c's descriptor, for the check of SET_BACKEND_REQ_FD.
+	// own is c's descriptor, for the check of SET_BACKEND_REQ_FD and the
+	// hang-up check while a ring is being stopped.
 	own int
-	lim *memLimits
+	// shared is the state of the Server the session belongs to.
+	*shared
 
 	// features are the virtio features of the last SET_FEATURES.
 	features uint64
@@ -53,17 +58,34 @@ type session struct {
 	// logging (see session.logging).
 	dlog    *virtio.DirtyLog
 	logArea *logArea
-	// log limits the lines the front end can trigger; shared by the
-	// Server's sessions, so reconnecting does not reset it.
-	log *virtio.LogLimiter
+	// broken is set once a ring has been abandoned: the session then ends
+	// after the current request, and no ring starts again.
+	broken error
+	// abandoned are the runs that did not stop (see stopRings); retired
+	// are mappings replaced while such a run may still use them.
+	abandoned []*ringRun
+	retired   []*mapping
 }
 
-func newSession(b Backend, name string, uc *net.UnixConn, lim *memLimits, log *virtio.LogLimiter) (*session, error) {
+// shared is what a Server's sessions share: limits that a front end must
+// not escape by reconnecting.
+type shared struct {
+	// lim bounds the guest RAM mapped, abandoned sessions' included.
+	lim *memLimits
+	// log limits the lines front ends can trigger.
+	log *virtio.LogLimiter
+	// stopTimeout bounds the wait for a ring to stop.
+	stopTimeout time.Duration
+	// stuck counts the abandoned runs that have not returned yet.
+	stuck atomic.Int64
+}
+
+func newSession(b Backend, name string, uc *net.UnixConn, sh *shared) (*session, error) {
 	own, err := connFD(uc)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{b: b, name: name, c: newConn(uc), own: own, lim: lim, log: log, changed: new(atomic.Bool), dlog: new(virtio.DirtyLog)}
+	s := &session{b: b, name: name, c: newConn(uc), own: own, shared: sh, changed: new(atomic.Bool), dlog: new(virtio.DirtyLog)}
 	n := max(b.NumQueues(), 0)
 	s.vrings = make([]*vring, n)
 	for i := range s.vrings {
@@ -91,22 +113,29 @@ func (s *session) hasReplyAck() bool { return s.protocol&ProtocolFeatureReplyAck
 // resetRings stops every ring and returns it to its initial state,
 // closing its descriptors.
 func (s *session) resetRings() {
+	s.stopRings(s.vrings...)
 	for _, vr := range s.vrings {
-		s.stopRing(vr)
 		vr.reset()
 	}
 }
 
 // teardown ends the session: rings stopped after their in-flight requests,
-// descriptors closed, guest RAM unmapped, socket closed.
+// descriptors closed, guest RAM unmapped, socket closed. Guest RAM that an
+// abandoned ring may still touch is unmapped only once it has returned.
 func (s *session) teardown() {
 	s.resetRings()
 	s.setBackend(nil)
 	s.setInflight(nil)
 	s.dropLog()
+	maps := s.retired
 	if s.mem != nil {
-		unmapAll(s.mem.maps)
+		maps = append(maps, s.mem.maps...)
 		s.mem = nil
+	}
+	if len(s.abandoned) == 0 {
+		unmapAll(maps)
+	} else {
+		go s.release(s.abandoned, maps)
 	}
 	_ = s.c.uc.Close()
 	s.log.Infof("session closed")
@@ -129,4 +158,23 @@ func (s *session) backendChannel() *backendChannel {
 	s.backendMu.Lock()
 	defer s.backendMu.Unlock()
 	return s.backend
+}
+
+// release waits for abandoned runs to return, then unmaps the guest RAM
+// they may have used.
+func (s *session) release(runs []*ringRun, maps []*mapping) {
+	for _, run := range runs {
+		<-run.done
+		s.stuck.Add(-1)
+	}
+	unmapAll(maps)
+	s.log.Infof("%d abandoned rings returned: their guest RAM is unmapped", len(runs))
+}
+
+// hungUp reports whether the front end has closed or shut down its end of
+// the connection. It does not read from it.
+func (s *session) hungUp() bool {
+	fds := []unix.PollFd{{Fd: int32(s.own), Events: unix.POLLRDHUP}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 }

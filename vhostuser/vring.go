@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -109,6 +110,9 @@ func (s *session) translateRing(vr *vring) (desc, avail, used virtio.GuestAddr, 
 // startRing builds the Queue and starts the ring's goroutine.
 // Preconditions: s.isReady(vr) and vr.run == nil.
 func (s *session) startRing(vr *vring) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	desc, avail, used, err := s.translateRing(vr)
 	if err != nil {
 		return err
@@ -179,26 +183,75 @@ func (s *session) serveQueue(vr *vring, run *ringRun) (err error) {
 	return s.b.ServeQueue(vr.index, run.q, run.kick, vr.call)
 }
 
-// stopRing stops a running ring: its kick is closed, ServeQueue returns
-// once its popped requests are complete, and the next available index is
-// kept in vr.base.
-func (s *session) stopRing(vr *vring) {
-	run := vr.run
-	if run == nil {
-		return
-	}
-	run.kick.close()
-	<-run.done
-	vr.run = nil
-	vr.base = run.q.NextAvail()
-	s.started.Store(s.anyRunning())
-	s.log.Infof("q=%d stopped at next avail %d", vr.index, vr.base)
-}
+// stopRing stops one ring (see stopRings).
+func (s *session) stopRing(vr *vring) { s.stopRings(vr) }
 
 // stopAll stops every running ring.
-func (s *session) stopAll() {
-	for _, vr := range s.vrings {
-		s.stopRing(vr)
+func (s *session) stopAll() { s.stopRings(s.vrings...) }
+
+// hangUpGrace is how long a ring may still take to stop once the front
+// end has hung up, and pollHangUp how often that is checked.
+const (
+	hangUpGrace = 100 * time.Millisecond
+	pollHangUp  = 20 * time.Millisecond
+)
+
+// stopRings stops the running rings of vrs: all their kicks are closed,
+// then each ServeQueue is waited for until its popped requests are
+// complete, and the next available index is kept in vr.base. A ring
+// stuck on guest memory or a disk call must not hold the session, the next
+// front end or shutdown: a ring that has not returned within
+// stopTimeout of the call, or hangUpGrace after the front end hung up, is
+// abandoned (see abandon).
+func (s *session) stopRings(vrs ...*vring) {
+	var running []*vring
+	for _, vr := range vrs {
+		if vr.run != nil {
+			vr.run.kick.close()
+			running = append(running, vr)
+		}
+	}
+	start := time.Now()
+	var hungUp time.Time
+	for _, vr := range running {
+		for done := false; !done; {
+			select {
+			case <-vr.run.done:
+				done = true
+				vr.base = vr.run.q.NextAvail()
+				vr.run = nil
+				s.started.Store(s.anyRunning())
+				s.log.Infof("q=%d stopped at next avail %d", vr.index, vr.base)
+			case <-time.After(pollHangUp):
+				if hungUp.IsZero() && s.hungUp() {
+					hungUp = time.Now()
+				}
+				switch {
+				case time.Since(start) >= s.stopTimeout:
+					done = true
+					s.abandon(vr, fmt.Sprintf("it did not stop within %v", s.stopTimeout))
+				case !hungUp.IsZero() && time.Since(hungUp) >= hangUpGrace:
+					done = true
+					s.abandon(vr, "the front end hung up")
+				}
+			}
+		}
+	}
+}
+
+// abandon gives up on a ring that does not stop: its goroutine keeps its
+// Queue and the guest RAM it maps, which stays mapped (and counted against
+// the limits) until the goroutine returns; the session ends after the
+// current request.
+func (s *session) abandon(vr *vring, why string) {
+	err := fmt.Errorf("vhostuser: vring %d abandoned: %s", vr.index, why)
+	s.log.Errorf("q=%d abandoned, its requests in flight left incomplete: %s", vr.index, why)
+	s.abandoned = append(s.abandoned, vr.run)
+	s.stuck.Add(1)
+	vr.run = nil
+	s.started.Store(s.anyRunning())
+	if s.broken == nil {
+		s.broken = err
 	}
 }
 

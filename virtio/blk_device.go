@@ -36,8 +36,10 @@ type BlockOptions struct {
 const MaxBlkQueues = 1024
 
 // BlockDevice is a virtio-blk device serving a Disk. It implements the
-// vhostuser Backend interface. Its methods are safe for concurrent use;
-// each queue is served by one ServeQueue call at a time.
+// vhostuser Backend interface. Its methods are safe for concurrent use.
+// Calls of ServeQueue share only the Disk: a call a front end's session
+// abandoned (stuck on guest memory) may still run beside a later call for
+// the same queue index, on another Queue.
 type BlockDevice struct {
 	disk     Disk
 	opts     BlockOptions
@@ -62,9 +64,6 @@ type BlockDevice struct {
 	stats []queueCounters
 	// growMu serialises Grow.
 	growMu sync.Mutex
-
-	mu      sync.Mutex
-	serving []bool // queues with a running ServeQueue
 }
 
 // NewBlockDevice returns a device serving d. The disk's sector size must be
@@ -96,7 +95,6 @@ func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
 		opts:     o,
 		sectorSz: ss,
 		readOnly: d.ReadOnly(),
-		serving:  make([]bool, o.NumQueues),
 		stats:    make([]queueCounters, o.NumQueues),
 		log:      NewLogLimiter("dev="+o.Name, DefaultLogBurst, DefaultLogEvery),
 	}
@@ -216,29 +214,10 @@ func (b *BlockDevice) ServeQueue(index int, q *Queue, kick Kick, call Notifier) 
 	if q == nil || kick == nil || call == nil || q.Size() > b.opts.QueueSize {
 		return fmt.Errorf("%w: queue %d: missing queue, kick or call, or size above %d", ErrBadOptions, index, b.opts.QueueSize)
 	}
-	if err := b.claim(index); err != nil {
-		return err
+	if index < 0 || index >= b.opts.NumQueues {
+		return fmt.Errorf("%w: %d (of %d)", ErrQueueIndex, index, b.opts.NumQueues)
 	}
-	defer b.release(index)
 	return serve(b, index, q, kick, call)
-}
-
-// claim marks queue index as served.
-func (b *BlockDevice) claim(index int) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if index < 0 || index >= len(b.serving) || b.serving[index] {
-		return fmt.Errorf("%w: %d (of %d, or already served)", ErrQueueIndex, index, len(b.serving))
-	}
-	b.serving[index] = true
-	return nil
-}
-
-// release marks queue index as not served.
-func (b *BlockDevice) release(index int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.serving[index] = false
 }
 
 // Flush makes the completed writes durable, as a FLUSH request does; the

@@ -466,16 +466,6 @@ func TestServeBrokenQueue(t *testing.T) {
 	}
 }
 
-// TestServeTwice checks a queue cannot be served by two calls at once.
-func TestServeTwice(t *testing.T) {
-	h := startDevice(t, virtiotest.NewMemDisk(512, 64), testOpts, false)
-	r := h.d.AddBlk(virtio.BlkTFlush, 0, 0, false)
-	h.run(r.Head) // ServeQueue is running
-	if err := h.dev.ServeQueue(0, h.q, virtiotest.NewKick(), h.call); !errors.Is(err, virtio.ErrQueueIndex) {
-		t.Fatalf("second ServeQueue: got %v, want %v", err, virtio.ErrQueueIndex)
-	}
-}
-
 // TestServeEventIdxSuppression checks that the device notifies only when
 // used.idx passes the driver's used_event.
 func TestServeEventIdxSuppression(t *testing.T) {

@@ -40,6 +40,7 @@ type options struct {
 	noInflight        bool
 	incoming          bool
 	incomingLockWait  time.Duration
+	ringStopTimeout   time.Duration
 	image             *imageflags.Flags
 }
 
@@ -74,6 +75,7 @@ func parseFlags() *options {
 		flag.Uint64Var(&o.maxGuestMemoryMiB, "max-guest-memory-mib", 0, "most guest RAM mapped at once, all regions together, in `MiB` (0: the host's RAM)")
 		flag.Uint64Var(&o.maxRegionMiB, "max-region-mib", 0, "largest guest RAM region mapped, in `MiB` (0: --max-guest-memory-mib)")
 		flag.BoolVar(&o.anyMemoryFile, "any-memory-file", false, "also map guest RAM backed by regular files outside tmpfs and hugetlbfs (their page faults may block the daemon)")
+		flag.DurationVar(&o.ringStopTimeout, "ring-stop-timeout", vhostuser.DefaultRingStopTimeout, "longest wait for a queue's requests in flight when it stops, a `DURATION`; a queue stuck longer is abandoned and its session ended")
 	})
 	group("Key and image geometry", func() {
 		o.image = imageflags.Register(flag.CommandLine)
@@ -208,10 +210,11 @@ func run(o *options) error {
 		name, o.blkFile, o.format, disk.Sectors(), disk.SectorSize(), disk.ReadOnly(), o.sparse, bo.Discard, bo.WriteZeroes)
 
 	srv := vhostuser.NewServer(own, vhostuser.ServerOptions{
-		Name:           name,
-		MaxGuestMemory: o.maxGuestMemoryMiB << 20,
-		MaxRegionSize:  o.maxRegionMiB << 20,
-		AnyMemoryFile:  o.anyMemoryFile,
+		Name:            name,
+		MaxGuestMemory:  o.maxGuestMemoryMiB << 20,
+		MaxRegionSize:   o.maxRegionMiB << 20,
+		AnyMemoryFile:   o.anyMemoryFile,
+		RingStopTimeout: o.ringStopTimeout,
 		// Only tests withhold in-flight tracking, to show the loss.
 		DisableInflight: o.noInflight,
 	})
