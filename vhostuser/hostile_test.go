@@ -3,6 +3,7 @@ package vhostuser_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -149,15 +150,7 @@ func TestBackendReqFDSelf(t *testing.T) {
 	if _, err := fe.Init(); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var self int
-	if err := rc.Control(func(fd uintptr) { self = int(fd) }); err != nil {
-		t.Fatal(err)
-	}
-	refused(t, fe, vhostuser.SetBackendReqFD, nil, self)
+	refused(t, fe, vhostuser.SetBackendReqFD, nil, connFD(t, conn))
 	refused(t, fe, vhostuser.SetBackendReqFD, nil, vhostuser.EventFDs(t, 1)[0])
 	dgram, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -197,15 +190,7 @@ func TestBackendReqFDSelfPair(t *testing.T) {
 	if _, err := fe.Init(); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := a.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var self int
-	if err := rc.Control(func(fd uintptr) { self = int(fd) }); err != nil {
-		t.Fatal(err)
-	}
-	refused(t, fe, vhostuser.SetBackendReqFD, nil, self)
+	refused(t, fe, vhostuser.SetBackendReqFD, nil, connFD(t, a))
 	if err := fe.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +202,18 @@ func TestBackendReqFDSelfPair(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("session did not end with its front end")
 	}
+}
+
+// connFD returns the descriptor of c, valid while c is open.
+func connFD(t *testing.T, c *net.UnixConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }
