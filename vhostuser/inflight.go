@@ -193,10 +193,16 @@ func inflightStride(m inflightMsg) (uint64, error) {
 	return stride, nil
 }
 
-// setInflight replaces the session's area.
+// setInflight replaces the session's area. The old one is released at
+// once, or, if an abandoned ring may still use it, once that ring has
+// returned (see session.release).
 // Preconditions: no ring is running.
 func (s *session) setInflight(a *inflightArea) {
-	if s.inflight != nil {
+	switch {
+	case s.inflight == nil:
+	case len(s.abandoned) > 0:
+		s.retiredAreas = append(s.retiredAreas, s.inflight)
+	default:
 		s.inflight.release()
 	}
 	s.inflight = a

@@ -65,6 +65,9 @@ type session struct {
 	// are mappings replaced while such a run may still use them.
 	abandoned []*ringRun
 	retired   []*mapping
+	// retiredAreas are inflight areas replaced while an abandoned run may
+	// still mark or clear requests in them.
+	retiredAreas []*inflightArea
 }
 
 // shared is what a Server's sessions share: limits that a front end must
@@ -135,7 +138,7 @@ func (s *session) teardown() {
 	if len(s.abandoned) == 0 {
 		unmapAll(maps)
 	} else {
-		go s.release(s.abandoned, maps)
+		go s.release(s.abandoned, maps, s.retiredAreas)
 	}
 	_ = s.c.uc.Close()
 	s.log.Infof("session closed")
@@ -160,14 +163,17 @@ func (s *session) backendChannel() *backendChannel {
 	return s.backend
 }
 
-// release waits for abandoned runs to return, then unmaps the guest RAM
-// they may have used.
-func (s *session) release(runs []*ringRun, maps []*mapping) {
+// release waits for abandoned runs to return, then unmaps the guest RAM and
+// releases the inflight areas they may have used.
+func (s *session) release(runs []*ringRun, maps []*mapping, areas []*inflightArea) {
 	for _, run := range runs {
 		<-run.done
 		s.stuck.Add(-1)
 	}
 	unmapAll(maps)
+	for _, a := range areas {
+		a.release()
+	}
 	s.log.Infof("%d abandoned rings returned: their guest RAM is unmapped", len(runs))
 }
 
