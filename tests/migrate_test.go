@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -237,8 +238,9 @@ func startMigration(ctx context.Context, t *testing.T, c migCase) migration {
 
 // migrateOnce migrates the guest of c from daemon A to daemon B a few
 // seconds into its I/O, and checks the guest's result on the destination,
-// the image on the host and that both daemons exit 0 on SIGTERM.
-func migrateOnce(t *testing.T, c migCase) {
+// the image on the host and that both daemons exit 0 on SIGTERM. It
+// returns daemon A.
+func migrateOnce(t *testing.T, c migCase) *vmtest.Backend {
 	ctx := testContext(t)
 	m := startMigration(ctx, t, c)
 	if st := m.src.migrate(t, m.uri, 0); st != "completed" {
@@ -246,6 +248,7 @@ func migrateOnce(t *testing.T, c migCase) {
 	}
 	m.src.quit(t)
 	finishMigration(ctx, t, m.dst, m.im, m.a, m.b)
+	return m.a
 }
 
 // finishMigration waits for the guest's result on g, where it ended up,
@@ -275,7 +278,18 @@ func TestMigrate(t *testing.T) {
 // the source's rings: the drain before GET_VRING_BASE's reply and the
 // dirty log must carry them over.
 func TestMigrateIODelay(t *testing.T) {
-	migrateOnce(t, migCase{action: "gens", seconds: 10, flags: []string{"--x-io-delay", "0-20ms"}})
+	a := migrateOnce(t, migCase{action: "gens", seconds: 10, flags: []string{"--x-io-delay", "0-20ms"}})
+	re := regexp.MustCompile(`q=0 stopped at next avail \d+, after completing the (\d+) requests in flight`)
+	for _, l := range a.Lines() {
+		if m := re.FindStringSubmatch(l); m != nil {
+			if m[1] == "0" {
+				t.Fatalf("no request was in flight when the source's ring stopped: %s", l)
+			}
+			t.Logf("requests in flight at the switchover: %s", m[1])
+			return
+		}
+	}
+	t.Fatal("the source daemon did not log its ring's stop")
 }
 
 // TestMigrateRaw migrates with --format raw.

@@ -48,6 +48,7 @@ func (loopBackend) ServeQueue(_ int, _ *virtio.Queue, kick virtio.Kick, call vir
 // mostly well formed so that the state machine gets deep.
 type sequence struct {
 	t          testing.TB
+	b          Backend
 	s          *session
 	ram        int
 	inflight   int // a sealed memfd for SET_INFLIGHT_FD
@@ -62,13 +63,22 @@ const (
 	seqRAM     = 256 << 10
 	seqQVA     = 1 << 40
 	seqOpBytes = 9
+	// In the layout the seeds use (a region at guest address 0 from file
+	// offset 0, rings at op 7's zero offsets), guest addresses are offsets
+	// in the RAM file: the descriptor table, the avail and used rings,
+	// then request buffers of seqSlot bytes each.
+	seqDesc  = 0
+	seqAvail = 0x1000
+	seqUsed  = 0x2000
+	seqData  = 0x4000
+	seqSlot  = 512
 	// seqInflightBytes holds two queues of 16 at the stride of
 	// GET_INFLIGHT_FD.
 	seqInflightBytes = 2 * 320
 )
 
-func newSequence(t testing.TB) *sequence {
-	q := &sequence{t: t, drained: make(chan struct{})}
+func newSequence(t testing.TB, b Backend) *sequence {
+	q := &sequence{t: t, b: b, drained: make(chan struct{})}
 	q.fdsStarted = openFDs(t)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -109,7 +119,7 @@ func newSequence(t testing.TB) *sequence {
 		q.kicks[i], _ = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		q.calls[i], _ = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	}
-	q.s, err = newSession(loopBackend{}, "seq", conns[1], NewServer(loopBackend{}, ServerOptions{Name: "seq"}).shared)
+	q.s, err = newSession(b, "seq", conns[1], NewServer(b, ServerOptions{Name: "seq"}).shared)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +144,7 @@ func seqRegion(p []byte) memRegion {
 }
 
 // message builds the message for one op; kick reports a kick instead.
+// Ops that write guest memory (ring contents) may return neither.
 func (q *sequence) message(op byte, p []byte) (m *message, kick int) {
 	idx := uint32(p[0] % 3) // 2 is out of range
 	vf := vringFile{index: uint8(idx), noFD: p[1]%4 == 0}
@@ -148,11 +159,11 @@ func (q *sequence) message(op byte, p []byte) (m *message, kick int) {
 			fds = append(fds, q.dup(fd))
 		}
 	}
-	switch op % 24 {
+	switch op % 27 {
 	case 0:
 		h.req = GetFeatures
 	case 1:
-		h.req, body = SetFeatures, u64([]uint64{loopBackend{}.Features() | FeatureProtocolFeatures, loopBackend{}.Features(), 1<<33 | 1}[p[1]%3])
+		h.req, body = SetFeatures, u64([]uint64{q.b.Features() | FeatureProtocolFeatures, q.b.Features(), 1<<33 | 1}[p[1]%3])
 	case 2:
 		h.req, body = SetProtocolFeatures, u64(OfferedProtocolFeatures|uint64(p[1]%2)<<1)
 	case 3:
@@ -216,27 +227,44 @@ func (q *sequence) message(op byte, p []byte) (m *message, kick int) {
 			size = uint64(p[6]) * 8
 		}
 		h.req, body, fds = SetInflightFD, inflightMsg{mmapSize: size, mmapOffset: uint64(p[7]%2) * 64, numQueues: n, queueSize: qs}, []int{q.dup(q.inflight)}
+	case 24, 25, 26:
+		return nil, q.guestWrite(op%27, p)
 	}
 	b := body.encode()
 	h.size = uint32(len(b))
 	return &message{hdr: h, payload: b, fds: fds}, -1
 }
 
-// run applies ops until one ends the session, then tears it down and
-// checks that every descriptor the session received was closed.
+// run applies ops, then tears the session down and checks that every
+// descriptor the session received was closed.
 func (q *sequence) run(ops []byte) {
+	q.apply(ops)
+	q.close()
+}
+
+// apply applies ops until one ends the session, and reports whether the
+// session goes on.
+func (q *sequence) apply(ops []byte) bool {
 	for ; len(ops) >= seqOpBytes; ops = ops[seqOpBytes:] {
 		m, k := q.message(ops[0], ops[1:seqOpBytes])
 		if k >= 0 {
 			var one [8]byte
 			ne.PutUint64(one[:], 1)
 			_, _ = unix.Write(q.kicks[k], one[:])
+		}
+		if m == nil {
 			continue
 		}
 		if done, err := q.s.dispatch(m); done || err != nil {
-			break
+			return false
 		}
 	}
+	return true
+}
+
+// close tears the session down and checks that every descriptor it
+// received was closed.
+func (q *sequence) close() {
 	q.s.teardown()
 	<-q.drained
 	_ = q.peer.Close()
@@ -265,7 +293,7 @@ func TestHandlerSequence(t *testing.T) {
 	for _, o := range seqHandshake {
 		all = append(all, o...)
 	}
-	newSequence(t).run(all)
+	newSequence(t, loopBackend{}).run(all)
 }
 
 // FuzzHandlerSequence runs op sequences against a session. Invariants: no
@@ -282,6 +310,6 @@ func FuzzHandlerSequence(f *testing.F) {
 	f.Add(append(append(op(2), op(22, 2, 1)...), all[seqOpBytes:]...))
 	f.Add(append(append(op(2), op(23, 2, 2, 0, 1, 0, 1, 0)...), all[seqOpBytes:]...))
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		newSequence(t).run(ops)
+		newSequence(t, loopBackend{}).run(ops)
 	})
 }

@@ -205,8 +205,10 @@ const (
 // abandoned (see abandon).
 func (s *session) stopRings(vrs ...*vring) {
 	var running []*vring
+	pending := make(map[*vring]int)
 	for _, vr := range vrs {
 		if vr.run != nil {
+			pending[vr] = vr.run.q.InFlight()
 			vr.run.kick.close()
 			running = append(running, vr)
 		}
@@ -221,7 +223,8 @@ func (s *session) stopRings(vrs ...*vring) {
 				vr.base = vr.run.q.NextAvail()
 				vr.run = nil
 				s.started.Store(s.anyRunning())
-				s.log.Infof("q=%d stopped at next avail %d", vr.index, vr.base)
+				s.log.Infof("q=%d stopped at next avail %d, after completing the %d requests in flight when asked to stop",
+					vr.index, vr.base, pending[vr])
 			case <-time.After(pollHangUp):
 				if hungUp.IsZero() && s.hungUp() {
 					hungUp = time.Now()

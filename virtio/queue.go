@@ -3,6 +3,7 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 )
 
@@ -163,6 +164,17 @@ func (q *Queue) Resubmits() int { return len(q.resubmit) }
 // will process, the value GET_VRING_BASE reports. Call it only while no
 // goroutine is serving the queue.
 func (q *Queue) NextAvail() uint16 { return q.nextAvail }
+
+// InFlight returns the number of heads popped and not yet pushed. It is
+// safe to call from any goroutine; while the queue is served the answer is
+// a snapshot.
+func (q *Queue) InFlight() int {
+	n := 0
+	for i := range q.inFlight {
+		n += bits.OnesCount64(q.inFlight[i].Load())
+	}
+	return n
+}
 
 // loadAvailIdx reads avail.idx and checks that it moved by at most the
 // queue size from the next entry to pop.

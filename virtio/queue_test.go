@@ -133,9 +133,15 @@ func TestQueuePopPush(t *testing.T) {
 		t.Fatalf("NextAvail: got %d, want 3", q.NextAvail())
 	}
 	for i, h := range got {
+		if n := q.InFlight(); n != 3-i {
+			t.Fatalf("InFlight before pushing %d of 3: %d", i, n)
+		}
 		if err := q.PushUsed(h, uint32(i+1), nil); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if n := q.InFlight(); n != 0 {
+		t.Fatalf("InFlight after pushing all: %d", n)
 	}
 	if d.UsedIdx() != 0 {
 		t.Fatalf("used.idx moved before PublishUsed: %d", d.UsedIdx())

@@ -24,6 +24,8 @@ type Backend struct {
 	cmd    *exec.Cmd
 
 	readers  sync.WaitGroup
+	mu       sync.Mutex
+	lines    []string      // its output, for Lines
 	done     chan struct{} // closed when the process has exited
 	waitErr  error
 	stopOnce sync.Once
@@ -58,6 +60,9 @@ func StartBackend(ctx context.Context, tb TB, name, socket string, argv []string
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
 				tb.Logf("%s: %s", name, sc.Text())
+				b.mu.Lock()
+				b.lines = append(b.lines, sc.Text())
+				b.mu.Unlock()
 			}
 		}()
 	}
@@ -99,6 +104,13 @@ func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error 
 		case <-tick.C:
 		}
 	}
+}
+
+// Lines returns the lines the back end printed so far.
+func (b *Backend) Lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.lines...)
 }
 
 // Name returns the back end's log prefix.
