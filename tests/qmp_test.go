@@ -4,8 +4,10 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,10 +15,27 @@ import (
 	"github.com/ccmblk/ccmblk/tests/vmtest"
 )
 
-// qmpPeers starts the daemon and qemu-storage-daemon, each with a QMP
-// socket and a 1 MiB raw image whose node is disk0, and returns a client
-// of each (greeting read, not negotiated) and the two images.
+// qmpPeers starts the daemon and qemu-storage-daemon (see qmpPeerSockets)
+// and returns a client of each (greeting read, not negotiated) and the two
+// images.
 func qmpPeers(t *testing.T) (ours, qsd *qmpclient.Client, ourImg, qsdImg string) {
+	t.Helper()
+	qsock, qsdSock, ourImg, qsdImg := qmpPeerSockets(t)
+	dial := func(path string) *qmpclient.Client {
+		c, err := qmpclient.Dial(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	return dial(qsock), dial(qsdSock), ourImg, qsdImg
+}
+
+// qmpPeerSockets starts the daemon and qemu-storage-daemon, each with a
+// QMP socket and a 1 MiB raw image whose node is disk0, and returns the
+// two sockets and the two images.
+func qmpPeerSockets(t *testing.T) (ours, qsd, ourImg, qsdImg string) {
 	t.Helper()
 	env, err := vmtest.LoadEnv()
 	if err != nil {
@@ -39,15 +58,42 @@ func qmpPeers(t *testing.T) (ours, qsd *qmpclient.Client, ourImg, qsdImg string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial := func(path string) *qmpclient.Client {
-		c, err := qmpclient.Dial(path)
+	return qsock, qsdSock, ourImg, qsdImg
+}
+
+// TestQMPShell types the same commands into QEMU's qmp-shell (from
+// qemu.qmp) on the daemon's control socket and on qemu-storage-daemon's
+// monitor: the shell connects to both, and prints the same answers,
+// errors included, but for the version it greets.
+func TestQMPShell(t *testing.T) {
+	env, _ := vmEnv(t)
+	ours, qsd, _, _ := qmpPeerSockets(t)
+	input := strings.Join([]string{
+		"nosuch",
+		"block_resize node-name=disk0",
+		"block_resize node-name=disk0 size=-512",
+		"block_resize node-name=disk0 size=2097152",
+		"block_resize node-name=disk0 size=3145728",
+	}, "\n") + "\n"
+	connected := regexp.MustCompile(`Connected to QEMU [0-9.]+`)
+	shell := func(sock string) string {
+		cmd := exec.Command("python3", "-m", "qemu.qmp.qmp_shell", sock)
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+env.QMPPython)
+		cmd.Stdin = strings.NewReader(input)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("qmp-shell on %s: %v\n%s", sock, err, out)
 		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
+		return connected.ReplaceAllString(string(out), "Connected to QEMU")
 	}
-	return dial(qsock), dial(qsdSock), ourImg, qsdImg
+	a, b := shell(ours), shell(qsd)
+	t.Logf("qmp-shell on the daemon:\n%s", a)
+	if a != b {
+		t.Errorf("qmp-shell answers differ; qemu-storage-daemon's:\n%s", b)
+	}
+	if n := strings.Count(a, `{"return": {}}`); n != 2 {
+		t.Errorf("%d successful block_resize answers, want 2", n)
+	}
 }
 
 // exchange sends line to c and returns the reply.

@@ -58,6 +58,36 @@ func socatQMP(t *testing.T, path string, lines ...string) []map[string]any {
 	return msgs
 }
 
+// pythonQMP runs commands (a name, then its arguments as JSON if any) on
+// the QMP socket at path with QEMU's own Python client, qemu.qmp, through
+// tests/python/qmp_execute.py, and returns each command's return value. A
+// command QMP answers with an error fails the test.
+func pythonQMP(t *testing.T, path string, commands ...string) []any {
+	t.Helper()
+	env, _ := vmEnv(t)
+	cmd := exec.Command("python3", append([]string{filepath.Join("python", "qmp_execute.py"), path}, commands...)...)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+env.QMPPython)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("qemu.qmp %v: %v\n%s%s", commands, err, out, stderr)
+	}
+	var rets []any
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber()
+	for dec.More() {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("qemu.qmp output %q: %v", out, err)
+		}
+		rets = append(rets, v)
+	}
+	return rets
+}
+
 // qmpConnect connects a QMP client to path and negotiates capabilities.
 func qmpConnect(t *testing.T, path string) *qmpclient.Client {
 	t.Helper()
@@ -135,8 +165,9 @@ func finishGuest(t *testing.T, vm *vmtest.VM) vmtest.Marker {
 }
 
 // TestResizeOnline grows a default CCM image while the guest runs: the
-// guest waits for its cue, the host sends block_resize through socat, and
-// the reply comes once QEMU has read the new capacity. The guest sees the
+// guest waits for its cue, the host sends block_resize with QEMU's own
+// Python QMP client (qemu.qmp), and the reply comes once QEMU has read the
+// new capacity. The guest sees the
 // new size without a reboot (sysfs and BLKGETSIZE64), writes and reads its
 // new last sector; ccmblock check finds every sector authentic, and the
 // OpenSSL oracle decrypts what the guest wrote, with encrypted zeros in
@@ -150,22 +181,14 @@ func TestResizeOnline(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	r := socatQMP(t, qsock,
-		`{"execute": "qmp_capabilities"}`,
-		`{"execute": "block_resize", "arguments": {"node-name": "disk0", "size": `+strconv.Itoa(resizeTo)+`}, "id": "grow"}`)
-	if _, err := qmpclient.Reply(r[2]); err != nil || r[2]["id"] != "grow" {
-		t.Fatalf("block_resize: %v (reply %v)", err, r[2])
-	}
+	pythonQMP(t, qsock, "block_resize", `{"node-name": "disk0", "size": `+strconv.Itoa(resizeTo)+`}`)
 	t.Logf("block_resize returned after %v", time.Since(start))
 	m := finishGuest(t, vm)
 	checkField(t, m, "old", strconv.Itoa(resizeFrom))
 	checkResized(t, m)
 
-	stats, err := qmpConnect(t, qsock).Execute("query-blockstats", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := stats.([]any)[0].(map[string]any)["stats"].(map[string]any)
+	stats := pythonQMP(t, qsock, "query-blockstats")
+	total := stats[0].([]any)[0].(map[string]any)["stats"].(map[string]any)
 	if n, _ := total["wr_bytes"].(json.Number).Int64(); n < 512 {
 		t.Errorf("query-blockstats: wr_bytes %v after the guest's write", total["wr_bytes"])
 	}
@@ -184,8 +207,9 @@ func TestResizeOnline(t *testing.T) {
 
 // TestResizeDriverUnbound grows the disk while QEMU is connected but the
 // guest has not bound its driver (the vhost-user device is not started):
-// QEMU 7.2 ignores a notice then, so block_resize returns with the notice
-// queued, and the daemon sends it at the device start that follows. QEMU
+// QEMU 7.2 ignores a notice then, so block_resize (typed through socat, as
+// a user would) returns with the notice queued, and the daemon sends it at
+// the device start that follows. QEMU
 // read the old size when it started and never reads it again on its own,
 // so only that notice can show the guest the new size (which its driver
 // may already see at probe, or just after).
@@ -196,8 +220,11 @@ func TestResizeDriverUnbound(t *testing.T) {
 	if m, err := vm.Expect(testContext(t), vmtest.MarkerReady); err != nil || m.Get("stage") != "unbound" {
 		t.Fatalf("guest cue: %v %v", m.Line, err)
 	}
-	if _, err := qmpConnect(t, qsock).Execute("block_resize", map[string]any{"device": "disk0", "size": resizeTo}); err != nil {
-		t.Fatal(err)
+	r := socatQMP(t, qsock,
+		`{"execute": "qmp_capabilities"}`,
+		`{"execute": "block_resize", "arguments": {"device": "disk0", "size": `+strconv.Itoa(resizeTo)+`}, "id": "grow"}`)
+	if _, err := qmpclient.Reply(r[2]); err != nil || r[2]["id"] != "grow" {
+		t.Fatalf("block_resize: %v (reply %v)", err, r[2])
 	}
 	checkResized(t, finishGuest(t, vm))
 	stopBackend(t, d)

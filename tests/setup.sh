@@ -13,7 +13,9 @@
 #
 # Result: $CCMBLK_VM_DIR/current -> linux-<release>/ holding vmlinuz, config
 # and modules/ (the kernel's drivers/virtio and drivers/block trees and the
-# ACPI power button and evdev drivers, .ko files decompressed).
+# ACPI power button and evdev drivers, .ko files decompressed), and
+# $CCMBLK_VM_DIR/qemu-python/qemu/qmp: QEMU's own Python QMP client
+# (qemu.qmp, with qmp-shell), as QEMU 7.2's source tree ships it.
 set -euo pipefail
 
 dir="${CCMBLK_VM_DIR:-/var/tmp/ccmblk-vm}"
@@ -109,3 +111,38 @@ fi
 ln -sfn "linux-$release" "$dir/current"
 say "kernel: $dir/current -> linux-$release"
 say "qemu: $(qemu-system-x86_64 --version | head -1)"
+
+# QEMU's Python QMP client, qemu.qmp: PyPI is out of reach here, so it comes
+# from the python/ directory of Debian's QEMU source package (the same
+# library, QEMU 7.2's copy), fetched by apt through a private deb-src list
+# (signatures and checksums checked as for binary packages).
+qmpdir="$dir/qemu-python"
+if [ -s "$qmpdir/qemu/qmp/qmp_client.py" ]; then
+	say "qemu.qmp already unpacked in $qmpdir"
+else
+	src="$(mktemp -d)"
+	trap 'rm -rf "$src" ${work:+"$work"}' EXIT
+	chmod 0755 "$src"
+	mkdir -p "$src/lists/partial" "$src/sources"
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$src/sources/debian.sources"
+	else
+		grep -h '^deb .*debian' /etc/apt/sources.list | sed 's/^deb /deb-src /' >"$src/sources/debian.list"
+	fi
+	aptsrc=(-o Dir::Etc::sourcelist=/dev/null -o Dir::Etc::sourceparts="$src/sources" -o Dir::State::Lists="$src/lists")
+	as_root apt-get "${aptsrc[@]}" update -qq
+	say "fetching Debian's QEMU source package for qemu.qmp"
+	(cd "$src" && as_root apt-get "${aptsrc[@]}" source --download-only -qq qemu 2>&1 | grep -v 'unsandboxed' || true)
+	orig="$(ls "$src"/qemu_*.orig.tar.* 2>/dev/null || true)"
+	if [ -z "$orig" ]; then
+		echo "setup: apt-get source qemu failed" >&2
+		exit 1
+	fi
+	rm -rf "$qmpdir.tmp"
+	mkdir -p "$qmpdir.tmp/qemu"
+	tar -xf "$orig" -C "$qmpdir.tmp/qemu" --strip-components=3 --wildcards '*/python/qemu/qmp'
+	rm -rf "$qmpdir"
+	mv "$qmpdir.tmp" "$qmpdir"
+	say "unpacked qemu.qmp from $(basename "$orig") into $qmpdir"
+fi
+say "qemu.qmp: $(PYTHONPATH="$qmpdir" python3 -c 'import qemu.qmp; print(qemu.qmp.__file__)')"

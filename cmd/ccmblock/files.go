@@ -13,7 +13,7 @@ import (
 func checkInput(path string) error {
 	st, err := os.Stat(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("input: %w", err)
 	}
 	m := st.Mode()
 	if !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
@@ -66,7 +66,7 @@ func createOutput(path string, size uint64, force bool, perm fs.FileMode, inputs
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, err
+		return nil, fmt.Errorf("output: %w", err)
 	case !force:
 		return nil, fmt.Errorf("output %s exists; use --force to overwrite it", path)
 	case !st.Mode().IsRegular():
@@ -87,7 +87,7 @@ func createOutput(path string, size uint64, force bool, perm fs.FileMode, inputs
 		return nil, fmt.Errorf("output %s exists; use --force to overwrite it", path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("output: %w", err)
 	}
 	o := &output{path: path, f: f}
 	if size > 1<<62 {

@@ -17,6 +17,9 @@ type Env struct {
 	Modules  string // directory tree holding the guest's .ko files
 	Firmware string // -bios image; empty means QEMU's default
 	Accel    string // "kvm" or "tcg"
+	// QMPPython is the PYTHONPATH entry that holds QEMU's Python QMP
+	// client, qemu.qmp (unpacked by tests/setup.sh).
+	QMPPython string
 
 	// KernelVerbose keeps the kernel's informational messages on the
 	// console (CCMBLK_VM_VERBOSE=1); by default the guest boots "quiet".
@@ -48,7 +51,8 @@ func LoadEnv() (*Env, error) {
 	}
 	e.Kernel = filepath.Join(dir, "current", "vmlinuz")
 	e.Modules = filepath.Join(dir, "current", "modules")
-	for _, p := range []string{e.Kernel, e.Modules} {
+	e.QMPPython = filepath.Join(dir, "qemu-python")
+	for _, p := range []string{e.Kernel, e.Modules, filepath.Join(e.QMPPython, "qemu", "qmp", "qmp_client.py")} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("vmtest: %v (run tests/setup.sh first)", err)
 		}
