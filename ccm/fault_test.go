@@ -15,38 +15,46 @@ import (
 // with SetPanicOnFault; the virtio device relies on that to break one
 // queue instead of crashing the daemon.
 func TestKernelFaultRecoverable(t *testing.T) {
+	withEachKernel(t, func(t *testing.T) {
+		img, _ := newTestImage(t, testParams(t, 16, 16, 8, 512), 32)
+		if err := img.WriteSectors(0, [][]byte{make([]byte, 32*512)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, write := range []bool{false, true} {
+			mem, err := unix.Mmap(-1, 0, 32*512, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan any)
+			go func() {
+				debug.SetPanicOnFault(true)
+				defer func() { done <- recover() }()
+				if write {
+					_ = img.WriteSectors(0, [][]byte{mem})
+				} else {
+					_ = img.ReadSectors(0, [][]byte{mem})
+				}
+			}()
+			r := <-done
+			_ = unix.Munmap(mem)
+			_, isRuntime := r.(runtime.Error)
+			_, hasAddr := r.(interface{ Addr() uintptr })
+			if !isRuntime || !hasAddr {
+				t.Errorf("write %t: recovered %v (%T), want a runtime.Error with Addr", write, r, r)
+			}
+		}
+	})
+}
+
+// withEachKernel runs f as a subtest for each lane kernel this CPU has,
+// that kernel active meanwhile.
+func withEachKernel(t *testing.T, f func(t *testing.T)) {
 	for _, k := range laneKernels() {
 		t.Run(k.name, func(t *testing.T) {
 			old := activeKernel
 			activeKernel = k
 			defer func() { activeKernel = old }()
-			img, _ := newTestImage(t, testParams(t, 16, 16, 8, 512), 32)
-			if err := img.WriteSectors(0, [][]byte{make([]byte, 32*512)}); err != nil {
-				t.Fatal(err)
-			}
-			for _, write := range []bool{false, true} {
-				mem, err := unix.Mmap(-1, 0, 32*512, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-				if err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan any)
-				go func() {
-					debug.SetPanicOnFault(true)
-					defer func() { done <- recover() }()
-					if write {
-						_ = img.WriteSectors(0, [][]byte{mem})
-					} else {
-						_ = img.ReadSectors(0, [][]byte{mem})
-					}
-				}()
-				r := <-done
-				_ = unix.Munmap(mem)
-				_, isRuntime := r.(runtime.Error)
-				_, hasAddr := r.(interface{ Addr() uintptr })
-				if !isRuntime || !hasAddr {
-					t.Errorf("write %t: recovered %v (%T), want a runtime.Error with Addr", write, r, r)
-				}
-			}
+			f(t)
 		})
 	}
 }
