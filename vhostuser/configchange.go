@@ -55,6 +55,12 @@ func (s *Server) NotifyConfigChange() (ConfigNotice, error) {
 	return NoticeSent, nil
 }
 
+// MarkConfigChanged records a configuration change the back end found
+// rather than made (its disk grew while another daemon served it): the
+// notice goes out at the next device start, and at every one after, as
+// after NotifyConfigChange. It may be called from Activator.Activate.
+func (s *Server) MarkConfigChanged() { s.changed.Store(true) }
+
 // deviceStarting is called by the control goroutine when a ring starts.
 // On the device's start (its first running ring) after a configuration
 // change, it queues a notice on the back-end request channel. The notice

@@ -75,3 +75,18 @@ func (b *BlockDevice) Grow(size uint64) error {
 	b.capacity.Store(lo / BlkSectorSize)
 	return nil
 }
+
+// Refresh raises the capacity the device reports to what the disk now
+// holds, for a disk that grew behind the device's back (the other end of
+// a live migration grew the image, and the disk re-read its size), and
+// reports whether it grew. Telling the driver is the transport's business.
+func (b *BlockDevice) Refresh() bool {
+	b.growMu.Lock()
+	defer b.growMu.Unlock()
+	hi, lo := bits.Mul64(b.disk.Sectors(), uint64(b.sectorSz))
+	if n := lo / BlkSectorSize; hi == 0 && n > b.capacity.Load() {
+		b.capacity.Store(n)
+		return true
+	}
+	return false
+}

@@ -76,15 +76,26 @@ func checkKey(o *options, img *ccm.Image) error {
 	return err
 }
 
-// keyRecheck returns the check to run again when the daemon takes the
-// image over from another one (see owner): the key check of a CCM image,
-// read afresh. A raw image has nothing to check.
-func keyRecheck(o *options, d closingDisk) func() error {
-	img, ok := d.(*ccm.Image)
-	if !ok {
-		return func() error { return nil }
+// refresher is a disk that can re-read its size (ccm.Image, rawDisk).
+type refresher interface {
+	Refresh() error
+}
+
+// takeoverRecheck returns what to read again when the daemon takes the
+// image over from another one (see owner): its size, which the other may
+// have grown, and the key check of a CCM image, read afresh.
+func takeoverRecheck(o *options, d closingDisk) func() error {
+	return func() error {
+		if r, ok := d.(refresher); ok {
+			if err := r.Refresh(); err != nil {
+				return err
+			}
+		}
+		if img, ok := d.(*ccm.Image); ok {
+			return checkKey(o, img)
+		}
+		return nil
 	}
-	return func() error { return checkKey(o, img) }
 }
 
 // setZeroing sets what the device offers of DISCARD and WRITE_ZEROES:

@@ -92,3 +92,48 @@ func TestIncomingRefusesResize(t *testing.T) {
 		t.Errorf("image holds %d bytes after the refused resize, want %d", got, 16*sectorSize)
 	}
 }
+
+// TestIncomingAdoptsGrowth: the source grows the image (block_resize)
+// after the --incoming destination opened it. When the destination takes
+// the image over it re-reads its size, serves the new sectors, and tells
+// its front end at that device start, as QEMU's destination read the old
+// size when it started.
+func TestIncomingAdoptsGrowth(t *testing.T) {
+	im := newCCMImage(t, 16)
+	src, sockA, q := serveQMPDaemon(t, im.args()...)
+	dst, sockB := serve(t, append(im.args(), "--incoming", "--incoming-lock-wait", "300ms")...)
+	early := connect(t, sockB)
+	if got := early.capacity(); got != 16 {
+		t.Fatalf("capacity %d from the incoming daemon, want 16", got)
+	}
+	dst.waitLog("not serving")
+	if err := early.fe.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	a := connect(t, sockA)
+	r := resize(q, map[string]any{"node-name": nodeName, "size": 32 * sectorSize})
+	if got := ackConfigChange(t, a); got != 32 {
+		t.Fatalf("source: capacity %d after block_resize, want 32", got)
+	}
+	if err := waitResize(t, r); err != nil {
+		t.Fatal(err)
+	}
+	a.write(24, sectorsData(9, 24, 2))
+	if _, err := a.fe.Stop(a.ring); err != nil {
+		t.Fatal(err)
+	}
+	src.waitLog("lock released")
+
+	b := connect(t, sockB)
+	if got := ackConfigChange(t, b); got != 32 {
+		t.Fatalf("destination: capacity %d at its device start, want 32", got)
+	}
+	dst.waitLog("grew to 16384 bytes while another daemon held it")
+	checkSectors(t, "read on the destination", b.read(24, 2), 9, 24)
+	b.write(30, sectorsData(10, 30, 2))
+	dst.stopOK()
+	src.stopOK()
+	im.sectors = 32
+	checkSectors(t, "image after both daemons", im.plaintext(t)[30*sectorSize:32*sectorSize], 10, 30)
+}

@@ -186,7 +186,7 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	recheck := keyRecheck(o, disk)
+	recheck := takeoverRecheck(o, disk)
 	if delay.max > 0 {
 		glog.Warningf("dev=%s --x-io-delay %v: every disk call is slowed down (a testing aid)", name, delay)
 		disk = withIODelay(disk, delay)
@@ -218,6 +218,7 @@ func run(o *options) error {
 		// Only tests withhold in-flight tracking, to show the loss.
 		DisableInflight: o.noInflight,
 	})
+	own.grown = srv.MarkConfigChanged
 	qmpDone, err := serveQMP(ctx, ql, o, name, own, srv)
 	if err != nil {
 		_ = disk.Close()

@@ -31,9 +31,12 @@ type owner struct {
 	// retries while the source still holds the lock.
 	wait time.Duration
 	// recheck re-reads, under the lock, what the daemon read from the
-	// image before it held it (the key check of sector 0): nothing read
-	// before activation is trusted afterwards.
+	// image before it held it (its size, the key check of sector 0):
+	// nothing read before activation is trusted afterwards.
 	recheck func() error
+	// grown is called when the image grew while another daemon held it,
+	// so that the guest is told at the device start under way.
+	grown func()
 
 	mu sync.Mutex
 	// lock is the held image lock, nil while inactive.
@@ -82,6 +85,12 @@ func (w *owner) Activate() error {
 			}
 			w.lock, w.waited = f, true
 			glog.Infof("dev=%s image lock taken (attempt %d): serving %s", w.name, attempt, w.path)
+			if w.Refresh() {
+				glog.Infof("dev=%s %s grew to %d bytes while another daemon held it; the guest is told at this device start", w.name, w.path, w.Size())
+				if w.grown != nil {
+					w.grown()
+				}
+			}
 			return nil
 		}
 		if w.waited || time.Now().After(deadline) {

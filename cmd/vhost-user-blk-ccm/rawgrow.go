@@ -48,3 +48,22 @@ func (d *rawDisk) Grow(n uint64) error {
 	d.sectors.Store(n)
 	return nil
 }
+
+// Refresh re-reads the capacity from the size of the file or device, for
+// an image the other end of a live migration may have grown while this
+// daemon did not serve it. The capacity only grows; a smaller image is an
+// error and the capacity is kept.
+func (d *rawDisk) Refresh() error {
+	d.growMu.Lock()
+	defer d.growMu.Unlock()
+	size, err := d.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	n := uint64(size) / uint64(d.sectorSize)
+	if old := d.sectors.Load(); n < old {
+		return fmt.Errorf("raw: the image now holds %d sectors, fewer than its capacity of %d", n, old)
+	}
+	d.sectors.Store(n)
+	return nil
+}
