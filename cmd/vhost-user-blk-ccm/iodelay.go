@@ -58,7 +58,7 @@ func (d ioDelay) String() string {
 }
 
 // delayedDisk is a disk whose every call (reads, writes, flushes, zeroing,
-// discards) first sleeps a random time of its ioDelay. The sleep runs on
+// discards, growth) first sleeps a random time of its ioDelay. The sleep runs on
 // the caller's goroutine, so concurrent calls sleep, and finish, in any
 // order.
 type delayedDisk struct {
@@ -112,4 +112,15 @@ func (d *delayedDisk) Discard(start, n uint64) error {
 	}
 	d.wait()
 	return x.Discard(start, n)
+}
+
+// Grow is the wrapped disk's, so that block_resize works under the delay
+// too.
+func (d *delayedDisk) Grow(n uint64) error {
+	g, ok := d.closingDisk.(virtio.Grower)
+	if !ok {
+		return virtio.ErrNotGrowable
+	}
+	d.wait()
+	return g.Grow(n)
 }

@@ -58,6 +58,7 @@ func (d *fakeDisk) Flush() error                              { return d.record(
 func (d *fakeDisk) Close() error                              { return nil }
 func (d *fakeDisk) WriteZeroes(start, n uint64, _ bool) error { return d.record("zeroes") }
 func (d *fakeDisk) Discard(start, n uint64) error             { return d.record("discard") }
+func (d *fakeDisk) Grow(n uint64) error                       { return d.record("grow") }
 
 // TestDelayedDiskSleepsFirst checks that every kind of disk call, flushes
 // included, sleeps once, for a time in the range, before it reaches the
@@ -79,6 +80,7 @@ func TestDelayedDiskSleepsFirst(t *testing.T) {
 		d.Flush,
 		func() error { return d.WriteZeroes(0, 1, false) },
 		func() error { return d.Discard(0, 1) },
+		func() error { return d.Grow(1) },
 	}
 	for range 40 {
 		for _, c := range calls {
