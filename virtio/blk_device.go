@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"fmt"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -77,8 +76,8 @@ func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
 	if ss < BlkSectorSize || ss > 1<<16 || ss&(ss-1) != 0 {
 		return nil, fmt.Errorf("%w: disk sector size %d", ErrBadOptions, ss)
 	}
-	hi, lo := bits.Mul64(d.Sectors(), uint64(ss))
-	if hi != 0 {
+	capacity, ok := diskCapacity(d, ss)
+	if !ok {
 		return nil, fmt.Errorf("%w: disk of %d sectors too large", ErrBadOptions, d.Sectors())
 	}
 	if o.NumQueues < 1 || o.NumQueues > MaxBlkQueues {
@@ -98,7 +97,7 @@ func NewBlockDevice(d Disk, o BlockOptions) (*BlockDevice, error) {
 		stats:    make([]queueCounters, o.NumQueues),
 		log:      NewLogLimiter("dev="+o.Name, DefaultLogBurst, DefaultLogEvery),
 	}
-	b.capacity.Store(lo / BlkSectorSize)
+	b.capacity.Store(capacity)
 	b.limits = BlkLimits{SectorSize: ss, MaxDescs: int(o.QueueSize)}
 	if err := b.setZeroing(o); err != nil {
 		return nil, err

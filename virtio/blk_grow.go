@@ -68,11 +68,11 @@ func (b *BlockDevice) Grow(size uint64) error {
 	}
 	// The disk may round down (a trailing partial sector) but never
 	// reports more than fits in 2^64 bytes once it accepted the size.
-	hi, lo := bits.Mul64(b.disk.Sectors(), uint64(b.sectorSz))
-	if hi != 0 {
+	c, ok := diskCapacity(b.disk, b.sectorSz)
+	if !ok {
 		return fmt.Errorf("%w: %d sectors", ErrNotGrowable, b.disk.Sectors())
 	}
-	b.capacity.Store(lo / BlkSectorSize)
+	b.capacity.Store(c)
 	return nil
 }
 
@@ -83,10 +83,16 @@ func (b *BlockDevice) Grow(size uint64) error {
 func (b *BlockDevice) Refresh() bool {
 	b.growMu.Lock()
 	defer b.growMu.Unlock()
-	hi, lo := bits.Mul64(b.disk.Sectors(), uint64(b.sectorSz))
-	if n := lo / BlkSectorSize; hi == 0 && n > b.capacity.Load() {
-		b.capacity.Store(n)
+	if c, ok := diskCapacity(b.disk, b.sectorSz); ok && c > b.capacity.Load() {
+		b.capacity.Store(c)
 		return true
 	}
 	return false
+}
+
+// diskCapacity returns what d holds now in 512-byte sectors, for sectors
+// of ss bytes, and false when that many bytes do not fit in 2^64.
+func diskCapacity(d Disk, ss int) (uint64, bool) {
+	hi, lo := bits.Mul64(d.Sectors(), uint64(ss))
+	return lo / BlkSectorSize, hi == 0
 }
