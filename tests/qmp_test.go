@@ -4,7 +4,6 @@ package tests
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -77,8 +76,7 @@ func TestQMPShell(t *testing.T) {
 	}, "\n") + "\n"
 	connected := regexp.MustCompile(`Connected to QEMU [0-9.]+`)
 	shell := func(sock string) string {
-		cmd := exec.Command("python3", "-m", "qemu.qmp.qmp_shell", sock)
-		cmd.Env = append(os.Environ(), "PYTHONPATH="+env.QMPPython)
+		cmd := env.QMPPythonCommand("-m", "qemu.qmp.qmp_shell", sock)
 		cmd.Stdin = strings.NewReader(input)
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -65,9 +65,7 @@ func socatQMP(t *testing.T, path string, lines ...string) []map[string]any {
 func pythonQMP(t *testing.T, path string, commands ...string) []any {
 	t.Helper()
 	env, _ := vmEnv(t)
-	cmd := exec.Command("python3", append([]string{filepath.Join("python", "qmp_execute.py"), path}, commands...)...)
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+env.QMPPython)
-	out, err := cmd.Output()
+	out, err := env.QMPPythonCommand(append([]string{filepath.Join("python", "qmp_execute.py"), path}, commands...)...).Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {

@@ -75,6 +75,14 @@ func LoadEnv() (*Env, error) {
 	return e, nil
 }
 
+// QMPPythonCommand returns python3 running args with QEMU's Python QMP
+// client, qemu.qmp, on its PYTHONPATH.
+func (e *Env) QMPPythonCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command("python3", args...)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+e.QMPPython)
+	return cmd
+}
+
 // findBinary returns $envVar if set, else name looked up in PATH.
 func findBinary(envVar, name string) (string, error) {
 	if p := os.Getenv(envVar); p != "" {
