@@ -2,7 +2,6 @@ package ccm
 
 import (
 	"fmt"
-	"io"
 	"math"
 )
 
@@ -61,14 +60,14 @@ func (img *Image) Grow(newSectors uint64) error {
 //
 // Preconditions: growMu is held; newSectors*slotLen fits an int64.
 func (img *Image) growDevice(old, newSectors uint64) error {
-	size, err := img.f.Seek(0, io.SeekEnd)
+	have, err := img.slotsHeld()
 	if err != nil {
-		return img.ioError("size", err)
+		return err
 	}
-	slot := int64(img.sc.slotLen)
-	if have := uint64(size / slot); have < newSectors {
+	if have < newSectors {
 		return fmt.Errorf("ccm: grow to %d sectors: the device holds %d: %w", newSectors, have, ErrOutOfRange)
 	}
+	slot := int64(img.sc.slotLen)
 	if img.sc.sparse {
 		if err := img.holes.Punch(int64(old)*slot, int64(newSectors-old)*slot); err != nil {
 			return img.ioError("write", err)

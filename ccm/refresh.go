@@ -16,14 +16,24 @@ func (img *Image) Refresh() error {
 	}
 	img.growMu.Lock()
 	defer img.growMu.Unlock()
-	size, err := img.f.Seek(0, io.SeekEnd)
+	n, err := img.slotsHeld()
 	if err != nil {
-		return &UnknownError{Op: "size", Err: err}
+		return err
 	}
-	n := uint64(size) / uint64(img.sc.slotLen)
 	if old := img.sectors.Load(); n < old {
 		return fmt.Errorf("ccm: the image now holds %d sectors, fewer than its capacity of %d: %w", n, old, ErrShrink)
 	}
 	img.sectors.Store(n)
 	return nil
+}
+
+// slotsHeld returns how many whole slots the file or block device under
+// the image holds now (seeking to the end sizes block devices too, whose
+// Stat size is 0).
+func (img *Image) slotsHeld() (uint64, error) {
+	size, err := img.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, img.ioError("size", err)
+	}
+	return uint64(size) / uint64(img.sc.slotLen), nil
 }
