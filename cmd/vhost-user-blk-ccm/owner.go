@@ -35,7 +35,8 @@ type owner struct {
 	// nothing read before activation is trusted afterwards.
 	recheck func() error
 	// grown is called when the image grew while another daemon held it,
-	// so that the guest is told at the device start under way.
+	// so that the guest is told at the device start under way; run sets
+	// it to the server's MarkConfigChanged before serving.
 	grown func()
 
 	mu sync.Mutex
@@ -87,9 +88,7 @@ func (w *owner) Activate() error {
 			glog.Infof("dev=%s image lock taken (attempt %d): serving %s", w.name, attempt, w.path)
 			if w.Refresh() {
 				glog.Infof("dev=%s %s grew to %d bytes while another daemon held it; the guest is told at this device start", w.name, w.path, w.Size())
-				if w.grown != nil {
-					w.grown()
-				}
+				w.grown()
 			}
 			return nil
 		}
