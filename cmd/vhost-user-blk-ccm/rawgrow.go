@@ -28,17 +28,16 @@ func (d *rawDisk) Grow(n uint64) error {
 	case n > math.MaxInt64/ss:
 		return fmt.Errorf("raw: grow to %d sectors: beyond the largest file", n)
 	}
-	size := int64(n * ss)
 	if d.holes.IsBlockDevice() {
-		have, err := d.f.Seek(0, io.SeekEnd)
+		have, err := d.sectorsHeld()
 		if err != nil {
-			return fmt.Errorf("raw: %w", err)
+			return err
 		}
-		if have < size {
-			return fmt.Errorf("raw: grow to %d bytes: the block device holds %d", size, have)
+		if have < n {
+			return fmt.Errorf("raw: grow to %d sectors: the block device holds %d", n, have)
 		}
 	} else {
-		if err := d.f.Truncate(size); err != nil {
+		if err := d.f.Truncate(int64(n * ss)); err != nil {
 			return fmt.Errorf("raw: %w", err)
 		}
 		if err := unix.Fsync(int(d.f.Fd())); err != nil {
@@ -56,14 +55,23 @@ func (d *rawDisk) Grow(n uint64) error {
 func (d *rawDisk) Refresh() error {
 	d.growMu.Lock()
 	defer d.growMu.Unlock()
-	size, err := d.f.Seek(0, io.SeekEnd)
+	n, err := d.sectorsHeld()
 	if err != nil {
 		return err
 	}
-	n := uint64(size) / uint64(d.sectorSize)
 	if old := d.sectors.Load(); n < old {
 		return fmt.Errorf("raw: the image now holds %d sectors, fewer than its capacity of %d", n, old)
 	}
 	d.sectors.Store(n)
 	return nil
+}
+
+// sectorsHeld returns how many whole sectors the file or block device
+// holds now.
+func (d *rawDisk) sectorsHeld() (uint64, error) {
+	size, err := d.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("raw: %w", err)
+	}
+	return uint64(size) / uint64(d.sectorSize), nil
 }
