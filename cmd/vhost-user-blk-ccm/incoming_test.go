@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,55 @@ func TestIncomingAdoptsGrowth(t *testing.T) {
 	src.stopOK()
 	im.sectors = 32
 	checkSectors(t, "image after both daemons", im.plaintext(t)[30*sectorSize:32*sectorSize], 10, 30)
+}
+
+// TestIncomingRefusesChangedImage: whoever can write the image's storage
+// changes it while the --incoming destination waits for it (shrinks it,
+// or overwrites sector 0 so that it no longer authenticates under the
+// key). When the destination takes the image over it reads both again,
+// refuses to serve, says why, and still exits 0 on SIGTERM.
+func TestIncomingRefusesChangedImage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(path string) error
+		want   string
+	}{
+		{"shrunk", func(path string) error { return os.Truncate(path, 8*2*sectorSize) }, "fewer than its capacity"},
+		{"sector0", func(path string) error {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt(bytes.Repeat([]byte{0xa5}, 2*sectorSize), 0)
+			return err
+		}, "sector 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im := newCCMImage(t, 16)
+			src, sockA := serve(t, im.args()...)
+			dst, sockB := serve(t, append(im.args(), "--incoming", "--incoming-lock-wait", "300ms")...)
+			early := connect(t, sockB)
+			dst.waitLog("not serving")
+			if err := early.fe.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			a := connect(t, sockA)
+			if _, err := a.fe.Stop(a.ring); err != nil {
+				t.Fatal(err)
+			}
+			src.waitLog("lock released")
+			if err := tc.change(im.path); err != nil {
+				t.Fatal(err)
+			}
+
+			b := connect(t, sockB)
+			b.notServed()
+			dst.waitLog("changed while this daemon did not hold it")
+			dst.waitLog(tc.want)
+			dst.stopOK()
+			src.stopOK()
+		})
+	}
 }
